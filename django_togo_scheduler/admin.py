@@ -1,0 +1,105 @@
+"""Admin for schedules (pause, resume, trigger now) and a read-only run log."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
+
+from .models import Run, ScheduledJob
+
+if TYPE_CHECKING:
+    JobAdminBase = admin.ModelAdmin[ScheduledJob]
+    RunAdminBase = admin.ModelAdmin[Run]
+else:  # ModelAdmin is not subscriptable at run time
+    JobAdminBase = RunAdminBase = admin.ModelAdmin
+
+
+@admin.register(ScheduledJob)
+class ScheduledJobAdmin(JobAdminBase):
+    list_display = ("name", "spec", "timezone", "paused", "next_run_at", "last_status")
+    list_filter = ("paused",)
+    search_fields = ("name",)
+    readonly_fields = ("next_run_at", "created_at", "updated_at")
+    actions = ["pause_jobs", "resume_jobs", "trigger_jobs"]
+
+    @admin.display(description=_("last status"))
+    def last_status(self, obj: ScheduledJob) -> str:
+        status = (
+            Run.objects.filter(job=obj.name).order_by("-id").values_list("status", flat=True).first()
+        )
+        return status or "-"
+
+    def save_model(self, request: HttpRequest, obj: ScheduledJob, form: Any, change: bool) -> None:
+        from .service import first_slot
+        from . import clock
+
+        if not change or {"spec", "timezone"} & set(form.changed_data):
+            obj.next_run_at = first_slot(obj.spec, obj.timezone, clock.now())
+        super().save_model(request, obj, form, change)
+
+    @admin.action(description=_("Pause selected schedules"), permissions=["change"])
+    def pause_jobs(self, request: HttpRequest, queryset: QuerySet[ScheduledJob]) -> None:
+        from .service import get_scheduler
+
+        names = list(queryset.values_list("name", flat=True))
+        for name in names:
+            get_scheduler().pause(name, reason=f"paused in the admin by {request.user}")
+        self.message_user(
+            request,
+            ngettext("Paused %d schedule.", "Paused %d schedules.", len(names)) % len(names),
+            messages.SUCCESS,
+        )
+
+    @admin.action(description=_("Resume selected schedules"), permissions=["change"])
+    def resume_jobs(self, request: HttpRequest, queryset: QuerySet[ScheduledJob]) -> None:
+        from .service import get_scheduler
+
+        names = list(queryset.values_list("name", flat=True))
+        for name in names:
+            get_scheduler().resume(name)
+        self.message_user(
+            request,
+            ngettext("Resumed %d schedule.", "Resumed %d schedules.", len(names)) % len(names),
+            messages.SUCCESS,
+        )
+
+    @admin.action(description=_("Trigger selected jobs now"), permissions=["trigger"])
+    def trigger_jobs(self, request: HttpRequest, queryset: QuerySet[ScheduledJob]) -> None:
+        from .exceptions import UnknownJob
+        from .service import get_scheduler
+
+        for name in queryset.values_list("name", flat=True):
+            try:
+                run = get_scheduler().trigger(name)
+            except UnknownJob as exc:
+                self.message_user(request, str(exc), messages.ERROR)
+                continue
+            if run.status == Run.Status.SKIPPED:
+                self.message_user(request, _("%s: skipped, still running.") % name, messages.WARNING)
+            else:
+                self.message_user(request, _("%s: run #%s queued.") % (name, run.pk), messages.SUCCESS)
+
+    def has_trigger_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("django_togo_scheduler.trigger_scheduledjob")
+
+
+@admin.register(Run)
+class RunAdmin(RunAdminBase):
+    list_display = ("id", "job", "status", "trigger", "scheduled_for", "started_at", "finished_at", "worker")
+    list_filter = ("status", "trigger")
+    search_fields = ("job",)
+    show_full_result_count = False
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Run | None = None) -> list[str]:
+        return [field.name for field in Run._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Run | None = None) -> bool:
+        return False

@@ -1,0 +1,92 @@
+"""The ``TOGO_SCHEDULER`` setting: every key, its type and its default.
+
+Values are read from ``django.conf.settings`` each time they are used, so
+``override_settings`` and the ``settings`` test fixture just work.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+
+SETTING_NAME = "TOGO_SCHEDULER"
+
+DEFAULTS: dict[str, Any] = {
+    # django-rq queue name; None (or a name no queue has) runs jobs inline.
+    "QUEUE": "default",
+    # zone for cron specs; None means settings.TIME_ZONE.
+    "TIMEZONE": None,
+    # declarative schedules: {name: spec} or {name: {"spec": ..., **options}}.
+    "SCHEDULE": {},
+    # module imported from every installed app in AppConfig.ready; None disables.
+    "AUTODISCOVER": "jobs",
+    # finished runs older than this are pruned by runscheduler and `scheduler prune`.
+    "RUN_RETENTION": "30d",
+    # a restarted scheduler catches up slots at most this far back; None = no limit.
+    "CATCHUP_WINDOW": "7d",
+    # threads of the inline dispatcher's pool.
+    "INLINE_WORKERS": 4,
+    # the longest runscheduler sleeps between ticks, in seconds.
+    "MAX_SLEEP": 1.0,
+    # an inline run left "running" whose worker stopped heartbeating this long ago is failed (seconds).
+    "STALE_AFTER": 30,
+}
+
+
+class Settings:
+    """Typed access to the keys of ``settings.TOGO_SCHEDULER`` with their defaults."""
+
+    def _get(self, key: str) -> Any:
+        user = getattr(settings, SETTING_NAME, None) or {}
+        return user.get(key, DEFAULTS[key])
+
+    @property
+    def user_keys(self) -> set[str]:
+        """The keys the project set, to warn about unknown ones."""
+        user = getattr(settings, SETTING_NAME, None) or {}
+        return set(user) if isinstance(user, dict) else set()
+
+    @property
+    def QUEUE(self) -> str | None:
+        value: str | None = self._get("QUEUE")
+        return value
+
+    @property
+    def TIMEZONE(self) -> str:
+        value: str | None = self._get("TIMEZONE")
+        return value or settings.TIME_ZONE or "UTC"
+
+    @property
+    def SCHEDULE(self) -> Any:
+        return self._get("SCHEDULE")
+
+    @property
+    def AUTODISCOVER(self) -> str | None:
+        value: str | None = self._get("AUTODISCOVER")
+        return value
+
+    @property
+    def RUN_RETENTION(self) -> str | None:
+        value: str | None = self._get("RUN_RETENTION")
+        return value
+
+    @property
+    def CATCHUP_WINDOW(self) -> str | None:
+        value: str | None = self._get("CATCHUP_WINDOW")
+        return value
+
+    @property
+    def INLINE_WORKERS(self) -> int:
+        return int(self._get("INLINE_WORKERS"))
+
+    @property
+    def MAX_SLEEP(self) -> float:
+        return float(self._get("MAX_SLEEP"))
+
+    @property
+    def STALE_AFTER(self) -> float:
+        return float(self._get("STALE_AFTER"))
+
+
+app_settings = Settings()

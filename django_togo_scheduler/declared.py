@@ -1,0 +1,68 @@
+"""Schedules declared in code (``@job(schedule=...)``) and in the ``SCHEDULE`` setting.
+
+``runscheduler`` syncs them into the database when it starts; the setting wins
+over the decorator for the same name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from .conf import app_settings
+from .exceptions import ImproperlyConfiguredSchedule
+from .models import ScheduledJob
+from .registry import registry
+
+
+def setting_entries(value: Any) -> dict[str, tuple[str, dict[str, Any]]]:
+    """Parse the ``SCHEDULE`` setting into ``{name: (spec, options)}``.
+
+    Raises ``ImproperlyConfiguredSchedule`` for an entry of the wrong shape; specs
+    and options are validated where they are used.
+    """
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise ImproperlyConfiguredSchedule(
+            f"TOGO_SCHEDULER['SCHEDULE'] must be a dict of name -> spec, not {type(value).__name__}."
+        )
+    entries: dict[str, tuple[str, dict[str, Any]]] = {}
+    for name, entry in value.items():
+        if not isinstance(name, str) or not name:
+            raise ImproperlyConfiguredSchedule(f"SCHEDULE: job name {name!r} must be a non-empty string.")
+        if isinstance(entry, str):
+            entries[name] = (entry, {})
+        elif isinstance(entry, Mapping) and isinstance(entry.get("spec"), str):
+            options = {key: val for key, val in entry.items() if key != "spec"}
+            entries[name] = (entry["spec"], options)
+        else:
+            raise ImproperlyConfiguredSchedule(
+                f"SCHEDULE[{name!r}] must be a spec string or a dict with a 'spec' string, not {entry!r}."
+            )
+    return entries
+
+
+def declared_schedules() -> dict[str, tuple[str, dict[str, Any]]]:
+    """Every declared schedule, ``{name: (spec, options)}``, setting over decorator."""
+    declared = {spec.name: (spec.schedule or "", dict(spec.options)) for spec in registry.declared()}
+    declared.update(setting_entries(app_settings.SCHEDULE))
+    return declared
+
+
+def sync_declared(now: datetime) -> list[ScheduledJob]:
+    """Create or update every declared schedule in the database; keep ``paused``.
+
+    Everything is validated before anything is written, so a bad entry changes
+    nothing.
+    """
+    from .service import normalise_options, upsert_schedule
+    from .specs import validate_spec
+
+    declared = declared_schedules()
+    for name, (spec, options) in declared.items():
+        registry.get(name)
+        validate_spec(spec)
+        normalise_options(name, options)
+    return [upsert_schedule(name, spec, options, now) for name, (spec, options) in sorted(declared.items())]

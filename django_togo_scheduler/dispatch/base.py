@@ -1,0 +1,29 @@
+"""The small interface every dispatcher implements."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from ..models import Run
+
+
+class Dispatcher:
+    """Hands committed, queued runs to something that will execute them.
+
+    ``dispatch`` is called after the runs were committed and marked dispatched; it
+    must not raise for a run it could not hand over (log it, and leave the run for
+    the sweep). Execution itself is guarded by
+    :func:`django_togo_scheduler.execution.execute_run`, so handing a run over
+    twice is harmless.
+    """
+
+    def dispatch(self, runs: Sequence[Run]) -> None:
+        """Arrange for each run to be executed."""
+        raise NotImplementedError
+
+    def check(self, now: datetime) -> None:
+        """Per-tick housekeeping: heartbeats for held runs, timeouts. Optional."""
+
+    def shutdown(self, wait: bool = True) -> None:
+        """Release resources; ``wait`` for runs in progress. Optional."""

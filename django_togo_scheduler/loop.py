@@ -1,0 +1,87 @@
+"""The scheduler loop ``runscheduler`` runs: tick, sleep until the next slot, repeat."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from django.db import DatabaseError, close_old_connections, connection
+
+from . import clock, engine
+from .conf import app_settings
+from .declared import sync_declared
+from .dispatch.base import Dispatcher
+from .models import ScheduledJob
+from .service import Service
+from .specs import parse_duration
+
+logger = logging.getLogger(__name__)
+
+PRUNE_EVERY = timedelta(hours=1)  # how often the loop prunes old runs
+MAX_BACKOFF = 30.0  # seconds between attempts while the database is unreachable
+
+
+def seconds_until_next(now: datetime, cap: float) -> float:
+    """How long to sleep: until the earliest ``next_run_at``, at most ``cap`` seconds."""
+    upcoming = (
+        ScheduledJob.objects.enabled()
+        .filter(next_run_at__isnull=False)
+        .order_by("next_run_at")
+        .values_list("next_run_at", flat=True)
+        .first()
+    )
+    if upcoming is None:
+        return cap
+    return max(0.0, min(cap, (upcoming - now).total_seconds()))
+
+
+class SchedulerLoop:
+    """Ticks until the service is asked to stop; survives database outages."""
+
+    def __init__(self, service: Service, dispatcher: Dispatcher) -> None:
+        self.service = service
+        self.dispatcher = dispatcher
+        self._last_prune: datetime | None = None
+
+    def start(self) -> None:
+        """Sync the declared schedules; the first thing a scheduler does."""
+        synced = sync_declared(clock.now())
+        logger.info("Synced %d declared schedule(s).", len(synced))
+
+    def run_once(self) -> float:
+        """One tick (with housekeeping); return how long to sleep before the next."""
+        if not connection.in_atomic_block:
+            close_old_connections()
+        now = clock.now()
+        engine.tick(now, dispatcher=self.dispatcher, state=self.service.state)
+        self._maybe_prune(now)
+        return seconds_until_next(clock.now(), app_settings.MAX_SLEEP)
+
+    def run_forever(self) -> None:
+        """Tick until :meth:`Service.stop`; database errors back off and retry."""
+        backoff = 1.0
+        while not self.service.stopping:
+            try:
+                sleep = self.run_once()
+                backoff = 1.0
+            except DatabaseError:
+                logger.exception("Tick failed on a database error; retrying in %.0f s.", backoff)
+                self._drop_connection()
+                sleep, backoff = backoff, min(backoff * 2, MAX_BACKOFF)
+            self.service.wait(sleep)
+
+    def _maybe_prune(self, now: datetime) -> None:
+        retention = app_settings.RUN_RETENTION
+        if not retention or (self._last_prune and now - self._last_prune < PRUNE_EVERY):
+            return
+        self._last_prune = now
+        deleted = engine.prune(now, parse_duration(retention))
+        if deleted:
+            logger.info("Pruned %d run(s) older than %s.", deleted, retention)
+
+    @staticmethod
+    def _drop_connection() -> None:
+        try:
+            connection.close()
+        except DatabaseError:  # pragma: no cover - closing a dead connection
+            pass

@@ -1,0 +1,189 @@
+"""ScheduledJob (a schedule) and Run (one execution, or one recorded slot)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+from .exceptions import InvalidDuration, InvalidSpec, InvalidTimezone
+
+
+class Catchup(models.TextChoices):
+    """What a schedule does with the slots it missed while no scheduler ran."""
+
+    LATEST = "latest", _("fire the most recent missed slot")
+    NONE = "none", _("fire nothing until the next slot")
+    ALL = "all", _("fire every missed slot, oldest first")
+
+
+class ScheduledJobQuerySet(models.QuerySet["ScheduledJob"]):
+    """Filters the tick and the commands use."""
+
+    def enabled(self) -> ScheduledJobQuerySet:
+        """Schedules that are not paused."""
+        return self.filter(paused=False)
+
+    def due(self, now: datetime) -> ScheduledJobQuerySet:
+        """Active schedules whose next slot is at or before ``now``."""
+        return self.enabled().filter(next_run_at__lte=now)
+
+
+class ScheduledJob(models.Model):
+    """The schedule of one registered job: when it fires and how."""
+
+    name = models.CharField(_("name"), max_length=200, unique=True)
+    spec = models.CharField(_("spec"), max_length=200)
+    timezone = models.CharField(_("time zone"), max_length=64, blank=True, default="")
+    paused = models.BooleanField(_("paused"), default=False)
+    paused_reason = models.TextField(_("pause reason"), blank=True, default="")
+    queue = models.CharField(_("queue"), max_length=100, blank=True, default="")
+    timeout = models.PositiveIntegerField(_("timeout (seconds)"), null=True, blank=True)
+    catchup = models.CharField(
+        _("catch-up"), max_length=10, choices=Catchup.choices, default=Catchup.LATEST
+    )
+    max_age = models.CharField(_("max age"), max_length=32, blank=True, default="")
+    next_run_at = models.DateTimeField(_("next run at"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    objects = ScheduledJobQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = _("scheduled job")
+        verbose_name_plural = _("scheduled jobs")
+        permissions = [("trigger_scheduledjob", _("Can trigger a scheduled job now"))]
+        indexes = [
+            # The tick's one query: active schedules by next slot.
+            models.Index(
+                fields=["next_run_at"],
+                name="togo_job_next_run_active",
+                condition=Q(paused=False),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.spec})"
+
+    def clean(self) -> None:
+        from .specs import get_timezone, parse_duration, validate_spec
+
+        errors: dict[str, str] = {}
+        try:
+            self.spec = validate_spec(self.spec)
+        except InvalidSpec as exc:
+            errors["spec"] = str(exc)
+        if self.timezone:
+            try:
+                get_timezone(self.timezone)
+            except InvalidTimezone as exc:
+                errors["timezone"] = str(exc)
+        if self.max_age:
+            try:
+                parse_duration(self.max_age)
+            except InvalidDuration as exc:
+                errors["max_age"] = str(exc)
+        if errors:
+            raise ValidationError(errors)
+
+
+class RunQuerySet(models.QuerySet["Run"]):
+    """Filters over run history."""
+
+    def in_flight(self) -> RunQuerySet:
+        """Runs that are queued or running."""
+        return self.filter(status__in=(Run.Status.QUEUED, Run.Status.RUNNING))
+
+    def finished(self) -> RunQuerySet:
+        """Runs that ended: done, failed or skipped."""
+        return self.exclude(status__in=(Run.Status.QUEUED, Run.Status.RUNNING))
+
+
+class Run(models.Model):
+    """One slot of a schedule (or one manual trigger), and how it went."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("queued")
+        RUNNING = "running", _("running")
+        DONE = "done", _("done")
+        FAILED = "failed", _("failed")
+        SKIPPED = "skipped", _("skipped")
+
+    class Trigger(models.TextChoices):
+        SCHEDULE = "schedule", _("schedule")
+        MANUAL = "manual", _("manual")
+        CATCHUP = "catchup", _("catch-up")
+
+    job = models.CharField(_("job"), max_length=200)
+    status = models.CharField(
+        _("status"), max_length=10, choices=Status.choices, default=Status.QUEUED
+    )
+    trigger = models.CharField(
+        _("trigger"), max_length=10, choices=Trigger.choices, default=Trigger.SCHEDULE
+    )
+    scheduled_for = models.DateTimeField(_("scheduled for"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    # When the run was handed to a dispatcher; null means "not yet" (the outbox).
+    dispatched_at = models.DateTimeField(_("dispatched at"), null=True, blank=True)
+    started_at = models.DateTimeField(_("started at"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+    # Last sign of life of the process running it; the reconciler reads it.
+    heartbeat_at = models.DateTimeField(_("heartbeat at"), null=True, blank=True)
+    timeout = models.PositiveIntegerField(_("timeout (seconds)"), null=True, blank=True)
+    queue = models.CharField(_("queue"), max_length=100, blank=True, default="")
+    error = models.TextField(_("error"), blank=True, default="")
+    worker = models.CharField(_("worker"), max_length=255, blank=True, default="")
+
+    objects = RunQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-id"]
+        verbose_name = _("run")
+        verbose_name_plural = _("runs")
+        constraints = [
+            # A slot is claimed once: the last line of defence against a second
+            # scheduler recording the same slot.
+            models.UniqueConstraint(fields=["job", "scheduled_for"], name="togo_run_unique_slot"),
+        ]
+        indexes = [
+            models.Index(fields=["job", "-id"], name="togo_run_job"),
+            models.Index(fields=["status", "job"], name="togo_run_status_job"),
+            models.Index(fields=["finished_at"], name="togo_run_finished"),
+        ]
+
+    def __str__(self) -> str:
+        slot = self.scheduled_for.isoformat() if self.scheduled_for else self.trigger
+        return f"{self.job} @ {slot}: {self.status}"
+
+    @property
+    def duration(self) -> timedelta | None:
+        """How long the run took (so far, while running); None before it started."""
+        if self.started_at is None:
+            return None
+        if self.finished_at is None:
+            return None
+        return self.finished_at - self.started_at
+
+    @property
+    def is_in_flight(self) -> bool:
+        """Whether the run is queued or running."""
+        return self.status in (self.Status.QUEUED, self.Status.RUNNING)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The run's fields as plain values (for logs and the CLI)."""
+        return {
+            "id": self.pk,
+            "job": self.job,
+            "status": self.status,
+            "trigger": self.trigger,
+            "scheduled_for": self.scheduled_for,
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+            "error": self.error,
+            "worker": self.worker,
+        }

@@ -1,0 +1,80 @@
+"""Which slots of a due schedule to record, and where its next slot is. Pure.
+
+A slot is *on time* when it became due recently: after this process's previous
+tick, or within ``MISFIRE_GRACE`` of now. On-time slots are always recorded, so a
+slow tick never loses a slot while a scheduler runs. Older slots were missed
+while no scheduler ran; the schedule's catch-up policy decides what happens to
+them. The slot that is the newest one due is an on-time fire (``schedule``);
+every other recorded slot has trigger ``catchup``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta, tzinfo
+
+from .specs import Spec
+
+MISFIRE_GRACE = timedelta(seconds=10)  # how late a slot may be and still count as on time
+MAX_SLOTS_PER_TICK = 500  # slots one schedule records in one tick; the rest follow next tick
+
+
+@dataclass(frozen=True)
+class Slot:
+    """One fire instant to record and how it was fired."""
+
+    at: datetime
+    catchup: bool
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What to record for one due schedule, and its next slot after that."""
+
+    slots: list[Slot]
+    next_run_at: datetime
+    missed: int  # slots left unrecorded by the catch-up policy or the window
+
+
+def plan_due(
+    spec: Spec,
+    tz: tzinfo,
+    *,
+    due_at: datetime,
+    now: datetime,
+    policy: str,
+    on_time_since: datetime,
+    window: timedelta | None,
+) -> Plan:
+    """Plan a schedule whose next slot ``due_at`` is at or before ``now``."""
+    newest = max(spec.last_at_or_before(now, tz), due_at)
+    if policy == "all":
+        start = due_at if window is None else max(due_at, now - window)
+    else:
+        start = max(due_at, min(on_time_since, now - MISFIRE_GRACE))
+    slots = _slots_between(spec, tz, start, newest, include_start=start == due_at)
+    capped = len(slots) > MAX_SLOTS_PER_TICK
+    if capped:
+        slots = slots[:MAX_SLOTS_PER_TICK]
+    if policy == "latest" and not slots:
+        slots = [newest]
+    recorded = [Slot(at, catchup=at != newest) for at in slots]
+    next_run_at = spec.next_after(slots[-1] if capped else now, tz)
+    missed = 0 if capped else _count_between(spec, tz, due_at, newest) - len(slots)
+    return Plan(recorded, next_run_at, missed)
+
+
+def _slots_between(
+    spec: Spec, tz: tzinfo, start: datetime, end: datetime, *, include_start: bool
+) -> list[datetime]:
+    slots = [start] if include_start and start <= end else []
+    for at in spec.iter_after(start, tz):
+        if at > end or len(slots) > MAX_SLOTS_PER_TICK:
+            break
+        slots.append(at)
+    return slots
+
+
+def _count_between(spec: Spec, tz: tzinfo, due_at: datetime, newest: datetime) -> int:
+    # Only for the log line about missed slots; bounded like the recording itself.
+    return len(_slots_between(spec, tz, due_at, newest, include_start=True))

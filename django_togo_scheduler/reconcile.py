@@ -1,0 +1,48 @@
+"""Repairs runs whose executing process went away.
+
+A dispatched inline run is held by one scheduler process, which refreshes its
+``heartbeat_at``. When the heartbeat is older than ``STALE_AFTER`` the process is
+gone: a run it was running is failed with the reason (so the job is not blocked
+for ever), and a run it had not started yet is put back in the outbox.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from .conf import app_settings
+from .dispatch.base import Dispatcher
+from .execution import fail_run
+from .models import Run
+
+logger = logging.getLogger(__name__)
+
+DEAD_WORKER_ERROR = (
+    "worker died: {worker} stopped sending heartbeats (last at {heartbeat}); "
+    "the run was marked failed by the scheduler"
+)
+
+
+def reconcile(now: datetime, dispatcher: Dispatcher) -> None:
+    """Let the dispatcher refresh its heartbeats, then repair stale runs."""
+    dispatcher.check(now)
+    cutoff = now - timedelta(seconds=app_settings.STALE_AFTER)
+    stale = Run.objects.in_flight().filter(
+        queue="", dispatched_at__isnull=False, heartbeat_at__lt=cutoff
+    )
+    for run in stale.order_by("id")[:1000]:
+        if run.status == Run.Status.RUNNING:
+            heartbeat = run.heartbeat_at.isoformat() if run.heartbeat_at else "never"
+            fail_run(run, DEAD_WORKER_ERROR.format(worker=run.worker or "?", heartbeat=heartbeat), now=now)
+        else:
+            redispatched = Run.objects.filter(
+                pk=run.pk, status=Run.Status.QUEUED, heartbeat_at=run.heartbeat_at
+            ).update(dispatched_at=None)
+            if redispatched:
+                logger.warning(
+                    "Run %s of %r was dispatched to a process that is gone; dispatching it again.",
+                    run.pk,
+                    run.job,
+                    extra={"job": run.job, "run_id": run.pk},
+                )

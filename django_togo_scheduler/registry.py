@@ -1,0 +1,174 @@
+"""Job handlers by name, and the schedules declared in code.
+
+The registry is filled in ``AppConfig.ready()`` by autodiscovery of each installed
+app's jobs module; importing this module registers nothing.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from django.utils.module_loading import autodiscover_modules
+
+from .exceptions import AlreadyRegistered, UnknownJob
+
+Handler = Callable[..., Any]
+F = TypeVar("F", bound=Handler)
+
+# Options a schedule accepts besides its spec (API.md, Service.schedule).
+SCHEDULE_OPTIONS = frozenset({"timezone", "queue", "timeout", "catchup", "max_age"})
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """A registered handler, and the schedule its code declares (if any)."""
+
+    name: str
+    func: Handler
+    schedule: str | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def takes_context(self) -> bool:
+        """Whether the handler accepts the RunContext argument."""
+        try:
+            params = inspect.signature(self.func).parameters.values()
+        except (TypeError, ValueError):  # builtins without a signature
+            return True
+        return any(
+            p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.VAR_POSITIONAL)
+            for p in params
+        )
+
+
+def _same_function(a: Handler, b: Handler) -> bool:
+    # A module imported twice (e.g. as "jobs" and "app.jobs") defines new function
+    # objects; treat the same qualified name in the same module file as the same.
+    if a is b:
+        return True
+    code_a, code_b = getattr(a, "__code__", None), getattr(b, "__code__", None)
+    return (
+        getattr(a, "__qualname__", None) == getattr(b, "__qualname__", None)
+        and code_a is not None
+        and code_b is not None
+        and code_a.co_filename == code_b.co_filename
+    )
+
+
+class Registry:
+    """Maps job names to handlers; one instance, ``registry``, serves the process."""
+
+    def __init__(self) -> None:
+        self._jobs: dict[str, JobSpec] = {}
+
+    def register(
+        self,
+        name: str,
+        func: Handler,
+        *,
+        schedule: str | None = None,
+        options: dict[str, Any] | None = None,
+    ) -> JobSpec:
+        """Register ``func`` under ``name``; the same function again is a no-op."""
+        if not isinstance(name, str) or not name.strip():
+            raise ValueError(f"Job name must be a non-empty string, not {name!r}.")
+        if not callable(func):
+            raise TypeError(f"Job {name!r}: handler {func!r} is not callable.")
+        if schedule is not None:
+            from .specs import validate_spec
+
+            schedule = validate_spec(schedule)
+        unknown = set(options or {}) - SCHEDULE_OPTIONS
+        if unknown:
+            raise ValueError(f"Job {name!r}: unknown schedule options {sorted(unknown)}.")
+        existing = self._jobs.get(name)
+        if existing is not None:
+            if not _same_function(existing.func, func):
+                raise AlreadyRegistered(
+                    f"Job name {name!r} is already registered to {existing.func!r}."
+                )
+            if schedule is None and existing.schedule is not None:
+                return existing
+        spec = JobSpec(name, func, schedule, dict(options or {}))
+        self._jobs[name] = spec
+        return spec
+
+    def unregister(self, name: str) -> None:
+        """Forget a handler (tests use this); no-op when absent."""
+        self._jobs.pop(name, None)
+
+    def is_registered(self, name: str) -> bool:
+        """Whether a handler is registered under ``name``."""
+        return name in self._jobs
+
+    def get(self, name: str) -> JobSpec:
+        """The JobSpec for ``name``; ``UnknownJob`` when none is registered."""
+        try:
+            return self._jobs[name]
+        except KeyError:
+            raise UnknownJob(f"No job handler is registered under the name {name!r}.") from None
+
+    def names(self) -> list[str]:
+        """Registered job names, sorted."""
+        return sorted(self._jobs)
+
+    def declared(self) -> list[JobSpec]:
+        """Jobs whose code declares a schedule, sorted by name."""
+        return [spec for name, spec in sorted(self._jobs.items()) if spec.schedule]
+
+    def clear(self) -> None:
+        """Forget every handler."""
+        self._jobs.clear()
+
+    def snapshot(self) -> dict[str, JobSpec]:
+        """A copy of the current contents, for tests that restore it."""
+        return dict(self._jobs)
+
+    def restore(self, snapshot: dict[str, JobSpec]) -> None:
+        """Replace the contents with a snapshot."""
+        self._jobs = dict(snapshot)
+
+
+registry = Registry()
+
+
+def register(name: str, fn: Handler) -> None:
+    """Register ``fn`` as the handler of job ``name``.
+
+    Another function under a name already taken raises ``ValueError``
+    (:class:`~django_togo_scheduler.exceptions.AlreadyRegistered`); the same
+    function again is a no-op.
+    """
+    registry.register(name, fn)
+
+
+def registered(name: str) -> bool:
+    """Whether a handler is registered under ``name``."""
+    return registry.is_registered(name)
+
+
+def job(
+    name: str | None = None, *, schedule: str | None = None, **options: Any
+) -> Callable[[F], F]:
+    """Decorator form of :func:`register`; ``schedule`` declares a default schedule.
+
+    ``name`` defaults to ``module.qualname``. The declared schedule (and options
+    such as ``timezone``, ``queue``, ``timeout``, ``catchup``) is synced into the
+    database when ``runscheduler`` starts.
+    """
+
+    def decorator(func: F) -> F:
+        job_name = name or f"{func.__module__}.{func.__qualname__}"
+        registry.register(job_name, func, schedule=schedule, options=options)
+        return func
+
+    return decorator
+
+
+def autodiscover(module_name: str | None) -> None:
+    """Import ``module_name`` from every installed app, registering its jobs."""
+    if module_name:
+        autodiscover_modules(module_name)

@@ -1,0 +1,180 @@
+"""The Service API of API.md: schedules, pause/resume, trigger, history, the tick."""
+
+from __future__ import annotations
+
+import functools
+import threading
+from datetime import datetime
+from typing import Any
+
+from django.db import transaction
+from django.db.models import QuerySet
+
+from . import clock, engine
+from .conf import app_settings
+from .dispatch.base import Dispatcher
+from .engine import SKIP_REASON, EngineState
+from .exceptions import InvalidSpec
+from .locking import write_transaction
+from .models import Catchup, Run, ScheduledJob
+from .registry import SCHEDULE_OPTIONS, registry
+from .signals import run_skipped
+from .specs import get_timezone, parse_duration, parse_spec, validate_spec
+
+
+def normalise_options(name: str, options: dict[str, Any]) -> dict[str, Any]:
+    """Validate schedule options; return them as ScheduledJob field values."""
+    unknown = set(options) - SCHEDULE_OPTIONS
+    if unknown:
+        raise ValueError(f"Schedule {name!r}: unknown options {sorted(unknown)}.")
+    fields: dict[str, Any] = {
+        "timezone": options.get("timezone") or "",
+        "queue": options.get("queue") or "",
+        "timeout": options.get("timeout"),
+        "catchup": options.get("catchup") or Catchup.LATEST,
+        "max_age": options.get("max_age") or "",
+    }
+    if fields["timezone"]:
+        get_timezone(fields["timezone"])
+    timeout = fields["timeout"]
+    if timeout is not None and (
+        isinstance(timeout, bool) or not isinstance(timeout, int) or timeout < 1
+    ):
+        raise ValueError(f"Schedule {name!r}: timeout must be a positive number of seconds, not {timeout!r}.")
+    if fields["catchup"] not in Catchup.values:
+        raise ValueError(
+            f"Schedule {name!r}: catchup must be one of {Catchup.values}, not {fields['catchup']!r}."
+        )
+    if fields["max_age"]:
+        parse_duration(fields["max_age"])
+    if not isinstance(fields["queue"], str):
+        raise ValueError(f"Schedule {name!r}: queue must be a string, not {fields['queue']!r}.")
+    return fields
+
+
+def first_slot(spec: str, timezone: str, now: datetime) -> datetime:
+    """The first fire time of a schedule created or changed at ``now``."""
+    tz = get_timezone(timezone or app_settings.TIMEZONE)
+    return parse_spec(spec).next_after(now, tz)
+
+
+def upsert_schedule(name: str, spec: str, options: dict[str, Any], now: datetime) -> ScheduledJob:
+    """Create or update the schedule ``name``, keeping ``paused`` as it is.
+
+    ``next_run_at`` is recomputed only when the spec or zone changed: a
+    re-declared, unchanged schedule keeps its pending slot.
+    """
+    spec = validate_spec(spec)
+    fields = normalise_options(name, options)
+    with transaction.atomic():
+        job = ScheduledJob.objects.select_for_update().filter(name=name).first()
+        if job is None:
+            job = ScheduledJob(name=name)
+        moved = job.pk is None or job.spec != spec or job.timezone != fields["timezone"]
+        changed = moved or any(getattr(job, key) != value for key, value in fields.items())
+        job.spec = spec
+        for key, value in fields.items():
+            setattr(job, key, value)
+        if moved:
+            job.next_run_at = first_slot(spec, job.timezone, now)
+        if changed:
+            job.save()
+    return job
+
+
+class Service:
+    """The scheduler service of one process; see :func:`get_scheduler`."""
+
+    def __init__(self) -> None:
+        self._stop = threading.Event()
+        self.state = EngineState()
+
+    def schedule(self, name: str, spec: str, **options: Any) -> ScheduledJob:
+        """Add or replace the schedule of registered job ``name``."""
+        registry.get(name)  # UnknownJob
+        if not isinstance(spec, str):
+            raise InvalidSpec(f"{spec!r}: a spec must be a string.")
+        return upsert_schedule(name, spec, options, clock.now())
+
+    def unschedule(self, name: str) -> None:
+        """Remove the schedule; the handler and the run history stay."""
+        ScheduledJob.objects.filter(name=name).delete()
+
+    def pause(self, name: str, reason: str | None = None) -> None:
+        """Stop firing ``name`` until resumed; ``LookupError`` when unscheduled."""
+        updated = ScheduledJob.objects.filter(name=name).update(
+            paused=True, paused_reason=reason or "", updated_at=clock.now()
+        )
+        if not updated:
+            raise LookupError(f"There is no schedule named {name!r}.")
+
+    def resume(self, name: str) -> None:
+        """Fire ``name`` again from its next slot; missed slots are not replayed."""
+        now = clock.now()
+        with transaction.atomic():
+            job = ScheduledJob.objects.select_for_update().filter(name=name).first()
+            if job is None:
+                raise LookupError(f"There is no schedule named {name!r}.")
+            if job.paused:
+                job.paused = False
+                job.paused_reason = ""
+                job.next_run_at = first_slot(job.spec, job.timezone, now)
+                job.save()
+
+    def trigger(self, name: str) -> Run:
+        """Record a manual run of ``name`` now (skipped if one is in flight)."""
+        from .dispatch import resolve_queue
+
+        spec = registry.get(name)
+        job = ScheduledJob.objects.filter(name=spec.name).first()
+        queue = resolve_queue(job.queue if job else None)
+        with write_transaction(Run):
+            in_flight = Run.objects.in_flight().filter(job=name).exists()
+            run = Run.objects.create(
+                job=name,
+                trigger=Run.Trigger.MANUAL,
+                status=Run.Status.SKIPPED if in_flight else Run.Status.QUEUED,
+                error=SKIP_REASON if in_flight else "",
+                finished_at=clock.now() if in_flight else None,
+                timeout=job.timeout if job else None,
+                queue=queue,
+            )
+        if in_flight:
+            run_skipped.send(sender=Run, run=run)
+        return run
+
+    def jobs(self) -> list[ScheduledJob]:
+        """The configured schedules, by name."""
+        return list(ScheduledJob.objects.order_by("name"))
+
+    def runs(self, job: str | None = None, status: str | None = None) -> QuerySet[Run]:
+        """Run history, newest first."""
+        queryset = Run.objects.order_by("-id")
+        if job is not None:
+            queryset = queryset.filter(job=job)
+        if status is not None:
+            queryset = queryset.filter(status=status)
+        return queryset
+
+    def tick(self, now: datetime | None = None, *, dispatcher: Dispatcher | None = None) -> list[Run]:
+        """One pass: fire every due slot up to ``now``; return the runs created."""
+        return engine.tick(now, dispatcher=dispatcher, state=self.state)
+
+    def stop(self) -> None:
+        """Ask a running loop to finish its current tick and return."""
+        self._stop.set()
+
+    @property
+    def stopping(self) -> bool:
+        """Whether :meth:`stop` was called."""
+        return self._stop.is_set()
+
+    def wait(self, seconds: float) -> bool:
+        """Sleep up to ``seconds``, waking early on :meth:`stop`; True if stopping."""
+        return self._stop.wait(seconds)
+
+
+@functools.cache
+def get_scheduler() -> Service:
+    """The process's scheduler service."""
+    return Service()

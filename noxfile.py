@@ -1,0 +1,53 @@
+"""The one entry point for tests, lint and the example project, locally and in CI.
+
+``scripts/test`` starts the services and runs ``nox``; ``nox -s tests-3.12`` etc.
+runs one cell.
+"""
+
+from __future__ import annotations
+
+import os
+
+import nox
+
+nox.options.sessions = ["tests", "lint", "example"]
+nox.options.reuse_existing_virtualenvs = True
+nox.options.error_on_missing_interpreters = True
+
+# (python, django) cells: Django 6.x needs Python >= 3.12.
+MATRIX = [("3.11", "django~=5.2.0"), ("3.12", "django~=5.2.0"), ("3.12", "django~=6.1.0")]
+DATABASES = os.environ.get("TOGO_TEST_DATABASES", "sqlite,postgres").split(",")
+
+
+@nox.session
+@nox.parametrize(
+    "python,django",
+    [nox.param(py, dj, id=f"py{py}-{dj.split('~=')[1][:3]}") for py, dj in MATRIX],
+)
+def tests(session: nox.Session, django: str) -> None:
+    """The test suite on SQLite and PostgreSQL, with coverage."""
+    session.install("-e", ".[test]", django)
+    for database in DATABASES:
+        session.log(f"--- database: {database}")
+        session.run(
+            "python", "-m", "coverage", "run", "-p", "-m", "pytest", *session.posargs,
+            env={"TOGO_TEST_DB": database},
+        )
+    session.run("python", "-m", "coverage", "combine", success_codes=[0, 1])
+    session.run("python", "-m", "coverage", "report", "--fail-under=90")
+
+
+@nox.session(python="3.12")
+def lint(session: nox.Session) -> None:
+    """ruff check and ruff format --check."""
+    session.install("ruff")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+
+
+@nox.session(python="3.11")
+def example(session: nox.Session) -> None:
+    """The example project: system checks and no missing migration."""
+    session.install("-e", ".")
+    session.run("python", "manage.py", "check", "--fail-level", "WARNING")
+    session.run("python", "manage.py", "makemigrations", "--check", "--dry-run")

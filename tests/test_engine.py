@@ -1,0 +1,237 @@
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+import pytest
+
+from django_togo_scheduler import engine
+from django_togo_scheduler.engine import EngineState, tick
+from django_togo_scheduler.models import Run, ScheduledJob
+from django_togo_scheduler.signals import run_skipped
+
+pytestmark = pytest.mark.django_db
+
+MIN = timedelta(minutes=1)
+
+
+class Recorder:
+    """A dispatcher that only remembers what it was handed."""
+
+    def __init__(self):
+        self.handed = []
+
+    def dispatch(self, runs):
+        self.handed.extend(run.pk for run in runs)
+
+    def check(self, now):
+        pass
+
+
+def make_job(name, spec="* * * * *", next_run_at=None, **fields):
+    return ScheduledJob.objects.create(name=name, spec=spec, next_run_at=next_run_at, **fields)
+
+
+def test_tick__new_schedule_does_not_fire_at_creation(service, calls, now, sync_dispatcher):
+    service.schedule("test.record", "* * * * *")
+    job = ScheduledJob.objects.get(name="test.record")
+    assert job.next_run_at > job.created_at
+
+    assert tick(job.created_at, dispatcher=sync_dispatcher) == []
+    assert calls == []
+
+
+def test_tick__fires_a_due_slot_once_and_advances(calls, now, sync_dispatcher):
+    make_job("test.record", next_run_at=now)
+
+    runs = tick(now + timedelta(seconds=0.3), dispatcher=sync_dispatcher)
+    again = tick(now + timedelta(seconds=0.6), dispatcher=sync_dispatcher)
+
+    assert [r.scheduled_for for r in runs] == [now]
+    assert again == []
+    run = Run.objects.get()
+    assert (run.status, run.trigger, run.scheduled_for) == ("done", "schedule", now)
+    assert run.started_at is not None and run.finished_at >= run.started_at
+    assert run.worker
+    assert ScheduledJob.objects.get().next_run_at == now + MIN
+    (ctx,) = calls
+    assert (ctx.job, ctx.run_id, ctx.scheduled_for, ctx.trigger) == ("test.record", run.pk, now, "schedule")
+    assert ctx.logger.name.endswith("test.record")
+
+
+def test_tick__records_runs_before_dispatching(calls, now):
+    make_job("test.record", next_run_at=now)
+    seen = []
+
+    class Checking(Recorder):
+        def dispatch(self, runs):
+            # The rows the dispatcher is handed exist, committed, marked dispatched.
+            seen.extend(Run.objects.filter(pk__in=[r.pk for r in runs]).values_list("status", "dispatched_at"))
+            super().dispatch(runs)
+
+    tick(now, dispatcher=Checking())
+
+    assert len(seen) == 1 and seen[0][0] == "queued" and seen[0][1] is not None
+
+
+def test_tick__overlap_records_a_skipped_run(calls, now, sync_dispatcher):
+    make_job("test.record", next_run_at=now)
+    Run.objects.create(job="test.record", status="running", trigger="manual", dispatched_at=now)
+    skipped = []
+    run_skipped.connect(lambda sender, run, **kw: skipped.append(run), weak=False, dispatch_uid="t")
+    try:
+        (run,) = tick(now, dispatcher=sync_dispatcher)
+    finally:
+        run_skipped.disconnect(dispatch_uid="t")
+
+    assert run.status == "skipped"
+    assert "still in flight" in run.error
+    assert Run.objects.get(pk=run.pk).status == "skipped"
+    assert [r.pk for r in skipped] == [run.pk]
+    assert calls == []
+
+
+def test_tick__paused_schedule_does_not_fire(calls, now, sync_dispatcher):
+    make_job("test.record", next_run_at=now, paused=True)
+    assert tick(now + MIN, dispatcher=sync_dispatcher) == []
+
+
+@pytest.mark.parametrize(
+    ("policy", "expected"),
+    [
+        ("none", []),
+        ("latest", [("schedule", 10)]),
+        ("all", [("catchup", 0), ("catchup", 5), ("schedule", 10)]),
+    ],
+)
+def test_tick__catchup_policy_after_downtime(calls, now, policy, expected):
+    # Down from before slot 0 until 2 minutes after slot 10 (5-minute schedule).
+    make_job("test.record", spec="*/5 * * * *", next_run_at=now, catchup=policy)
+    recorder = Recorder()
+
+    runs = tick(now + 12 * MIN, dispatcher=recorder)
+
+    assert [(r.trigger, int((r.scheduled_for - now) / MIN)) for r in runs] == expected
+    assert ScheduledJob.objects.get().next_run_at == now + 15 * MIN
+    # catch-up runs wait for each other: only the oldest is handed over.
+    assert recorder.handed == [r.pk for r in runs[:1]]
+
+
+def test_tick__catchup_all_runs_one_after_another(calls, now, sync_dispatcher):
+    make_job("test.record", spec="*/5 * * * *", next_run_at=now, catchup="all")
+    recorder = Recorder()
+    runs = tick(now + 12 * MIN, dispatcher=recorder)
+    assert Run.objects.filter(status="queued").count() == 3
+
+    for expected_pk in [r.pk for r in runs]:
+        # The held run finishes; the next sweep hands over the next one.
+        (held,) = Run.objects.filter(status="queued", dispatched_at__isnull=False)
+        assert held.pk == expected_pk
+        Run.objects.filter(pk=held.pk).update(status="done")
+        engine.dispatch_pending(now + 12 * MIN, recorder)
+
+    assert recorder.handed == [r.pk for r in runs]
+
+
+def test_tick__catchup_window_bounds_all(calls, now, settings):
+    settings.TOGO_SCHEDULER = {"QUEUE": None, "CATCHUP_WINDOW": "1h"}
+    make_job("test.record", spec="0 * * * *", next_run_at=now - timedelta(days=2), catchup="all")
+
+    runs = tick(now + timedelta(minutes=1), dispatcher=Recorder())
+
+    assert [r.scheduled_for for r in runs] == [now]
+
+
+def test_tick__late_tick_records_every_slot_since_the_previous_tick(calls, now):
+    # The scheduler was alive (previous tick at now) but the next tick came 25 s later.
+    make_job("test.record", spec="@every 5s", next_run_at=now + timedelta(seconds=5))
+    state = EngineState(last_tick=now)
+
+    runs = tick(now + timedelta(seconds=25), dispatcher=Recorder(), state=state)
+
+    assert [int((r.scheduled_for - now).total_seconds()) for r in runs] == [5, 10, 15, 20, 25]
+    assert [r.status for r in runs] == ["queued"] + ["skipped"] * 4
+    assert [r.trigger for r in runs] == ["catchup"] * 4 + ["schedule"]
+
+
+def test_tick__unknown_handler_is_left_due_and_logged_once(now, caplog):
+    make_job("gone.job", next_run_at=now)
+    state = EngineState()
+
+    with caplog.at_level(logging.WARNING, logger="django_togo_scheduler"):
+        assert tick(now, dispatcher=Recorder(), state=state) == []
+        assert tick(now + MIN, dispatcher=Recorder(), state=state) == []
+
+    assert ScheduledJob.objects.get().next_run_at == now
+    assert [r.getMessage() for r in caplog.records if "gone.job" in r.getMessage()] == [
+        "Schedule 'gone.job' has no registered handler; it does not fire here."
+    ]
+
+
+def test_tick__an_already_recorded_slot_is_not_fired_again(calls, now, caplog):
+    make_job("test.record", next_run_at=now)
+    Run.objects.create(job="test.record", scheduled_for=now, status="done")
+
+    with caplog.at_level(logging.WARNING, logger="django_togo_scheduler"):
+        runs = tick(now, dispatcher=Recorder())
+
+    assert runs == []
+    assert Run.objects.count() == 1
+    assert "already recorded" in caplog.text
+    assert ScheduledJob.objects.get().next_run_at == now + MIN
+
+
+def test_tick__unusable_spec_pauses_the_schedule_and_others_still_fire(calls, now, caplog):
+    make_job("test.record", next_run_at=now)
+    make_job("testapp.noop", next_run_at=now)
+    ScheduledJob.objects.filter(name="testapp.noop").update(spec="not a spec")
+
+    with caplog.at_level(logging.ERROR, logger="django_togo_scheduler"):
+        runs = tick(now, dispatcher=Recorder())
+
+    assert [r.job for r in runs] == ["test.record"]
+    broken = ScheduledJob.objects.get(name="testapp.noop")
+    assert broken.paused and "cannot be evaluated" in broken.paused_reason
+
+
+def test_tick__sweeps_queued_runs_nobody_dispatched(calls, now, sync_dispatcher):
+    run = Run.objects.create(job="test.record", trigger="manual")
+
+    assert tick(now, dispatcher=sync_dispatcher) == []
+
+    assert Run.objects.get(pk=run.pk).status == "done"
+    assert [c.trigger for c in calls] == ["manual"]
+
+
+def test_tick__claims_more_than_one_batch(calls, now, monkeypatch, registry):
+    monkeypatch.setattr(engine, "CLAIM_BATCH", 3)
+    for i in range(7):
+        registry.register(f"test.many{i}", lambda ctx: None)
+        make_job(f"test.many{i}", next_run_at=now)
+
+    runs = tick(now, dispatcher=Recorder())
+
+    assert sorted(r.job for r in runs) == [f"test.many{i}" for i in range(7)]
+    assert set(ScheduledJob.objects.values_list("next_run_at", flat=True)) == {now + MIN}
+
+
+def test_dispatch_pending__more_than_one_batch(calls, now, monkeypatch, registry):
+    monkeypatch.setattr(engine, "DISPATCH_BATCH", 2)
+    for i in range(5):
+        registry.register(f"test.p{i}", lambda ctx: None)
+        Run.objects.create(job=f"test.p{i}", trigger="manual")
+    recorder = Recorder()
+
+    engine.dispatch_pending(now, recorder)
+
+    assert len(recorder.handed) == 5
+
+
+def test_prune__deletes_only_old_finished_runs(now):
+    old = Run.objects.create(job="a", status="done", finished_at=now - timedelta(days=31))
+    Run.objects.create(job="a", status="failed", finished_at=now - timedelta(days=29))
+    Run.objects.create(job="a", status="running")
+
+    assert engine.prune(now, timedelta(days=30)) == 1
+    assert not Run.objects.filter(pk=old.pk).exists()
+    assert Run.objects.count() == 2

@@ -1,0 +1,36 @@
+"""Jobs of the test app, found by autodiscovery."""
+
+from __future__ import annotations
+
+import os
+import time
+
+from django_togo_scheduler import job
+
+
+def _log(line: str) -> None:
+    path = os.environ.get("TOGO_TEST_SIDE_EFFECTS")
+    if path:
+        with open(path, "a") as fh:
+            fh.write(line + "\n")
+
+
+@job("testapp.noop")
+def noop(ctx):
+    _log(f"noop {ctx.run_id} {ctx.scheduled_for.isoformat() if ctx.scheduled_for else '-'}")
+
+
+@job("testapp.fails")
+def fails(ctx):
+    raise RuntimeError("this job always fails")
+
+
+@job("testapp.no_args")
+def no_args():
+    _log("no_args")
+
+
+@job("testapp.slow")
+def slow(ctx):
+    time.sleep(float(os.environ.get("TOGO_TEST_SLOW_SECONDS", "2")))
+    _log(f"slow {ctx.run_id}")
