@@ -60,8 +60,9 @@ def tick(
     now = now or clock.now()
     state = state if state is not None else EngineState()
     dispatcher = dispatcher or get_dispatcher()
-    created = claim_due(now, state)
+    # Repair first, so a dead worker's run no longer blocks this tick's slots.
     reconcile(now, dispatcher)
+    created = claim_due(now, state)
     dispatch_pending(now, dispatcher)
     state.last_tick = now
     return created

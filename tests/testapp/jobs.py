@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import time
 
-from django_togo_scheduler import job
+from django_togo_scheduler import job, register
 
 
 def _log(line: str) -> None:
@@ -34,3 +34,15 @@ def no_args():
 def slow(ctx):
     time.sleep(float(os.environ.get("TOGO_TEST_SLOW_SECONDS", "2")))
     _log(f"slow {ctx.run_id}")
+
+
+def _make_ticker(index: int):
+    def ticker(ctx):
+        _log(f"tick{index} {ctx.run_id} {ctx.scheduled_for.isoformat() if ctx.scheduled_for else '-'} {os.getpid()}")
+
+    return ticker
+
+
+# testapp.tick0 ... testapp.tick9: distinct jobs for the multi-process tests.
+for _i in range(10):
+    register(f"testapp.tick{_i}", _make_ticker(_i))

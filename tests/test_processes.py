@@ -1,0 +1,128 @@
+"""Real ``runscheduler`` processes against the test database (SQLite file or PostgreSQL)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from django.db import connection
+
+from django_togo_scheduler import clock
+from django_togo_scheduler.models import Run, ScheduledJob
+from django_togo_scheduler.specs import parse_spec
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
+
+ROOT = Path(__file__).resolve().parent.parent
+SECOND = timedelta(seconds=1)
+
+
+def start_scheduler(side_effects: Path, *args: str, **env: str) -> subprocess.Popen[str]:
+    environ = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "TOGO_TEST_DB": "postgres" if connection.vendor == "postgresql" else "sqlite",
+        "TOGO_TEST_DB_NAME": connection.settings_dict["NAME"],
+        "TOGO_TEST_SIDE_EFFECTS": str(side_effects),
+        **env,
+    }
+    return subprocess.Popen(
+        [sys.executable, "-m", "django", "runscheduler", "--settings=tests.settings", *args],
+        cwd=ROOT, env=environ, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+
+
+def stop(procs):
+    for proc in procs:
+        proc.send_signal(signal.SIGTERM)
+    results = []
+    for proc in procs:
+        out, err = proc.communicate(timeout=30)
+        results.append((proc.returncode, out, err))
+    return results
+
+
+def wait_until(predicate, timeout=20.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_three_schedulers__every_slot_fires_exactly_once(tmp_path):
+    side_effects = tmp_path / "effects.log"
+    start = clock.now()
+    first = parse_spec("@every 1s").next_after(start + 2 * SECOND, None)
+    names = [f"testapp.tick{i}" for i in range(6)]
+    for name in names:
+        ScheduledJob.objects.create(name=name, spec="@every 1s", next_run_at=first)
+
+    procs = [start_scheduler(side_effects) for _ in range(3)]
+    assert wait_until(lambda: Run.objects.filter(scheduled_for__gte=first + 5 * SECOND).count() >= 6)
+    results = stop(procs)
+
+    for code, _out, err in results:
+        assert code == 0, err
+        assert "already recorded" not in err  # the claim, not the constraint, kept slots apart
+        assert "Traceback" not in err, err
+    for name in names:
+        slots = sorted(Run.objects.filter(job=name).values_list("scheduled_for", flat=True))
+        assert slots[0] == first
+        # no slot twice, no gap while the schedulers ran
+        assert [(b - a) for a, b in zip(slots, slots[1:], strict=False)] == [SECOND] * (len(slots) - 1)
+        assert len(slots) >= 6
+    done = Run.objects.filter(status="done").count()
+    lines = side_effects.read_text().splitlines()
+    executed = Counter(" ".join(line.split()[:3]) for line in lines)
+    assert len(executed) == len(lines) == done  # every run executed once
+    assert Run.objects.exclude(status="done").filter(status__in=["failed", "skipped"]).count() == 0
+    workers = {line.split()[3] for line in lines}
+    assert len(workers) >= 1
+
+
+def test_sigterm__finishes_the_running_job_and_exits_zero(tmp_path):
+    side_effects = tmp_path / "effects.log"
+    run = Run.objects.create(job="testapp.slow", trigger="manual")
+    proc = start_scheduler(side_effects, TOGO_TEST_SLOW_SECONDS="1.5")
+    assert wait_until(lambda: Run.objects.get(pk=run.pk).status == "running")
+
+    ((code, out, err),) = stop([proc])
+
+    assert code == 0, err
+    assert "Scheduler stopped." in out
+    assert Run.objects.get(pk=run.pk).status == "done"
+    assert side_effects.read_text() == f"slow {run.pk}\n"
+
+
+def test_once__one_tick_then_exit(tmp_path):
+    side_effects = tmp_path / "effects.log"
+    run = Run.objects.create(job="testapp.noop", trigger="manual")
+    proc = start_scheduler(side_effects, "--once")
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert Run.objects.get(pk=run.pk).status == "done"
+
+
+def test_trigger_from_another_process__picked_up_within_a_second(tmp_path):
+    side_effects = tmp_path / "effects.log"
+    proc = start_scheduler(side_effects)
+    try:
+        time.sleep(1.5)  # let it start and settle into its sleep
+        created = time.monotonic()
+        run = Run.objects.create(job="testapp.noop", trigger="manual")
+        assert wait_until(lambda: Run.objects.get(pk=run.pk).status == "done", timeout=10)
+        # picked up by the running loop, whose sleep is capped at MAX_SLEEP (1 s)
+        started = Run.objects.get(pk=run.pk).started_at
+        assert started - run.created_at < timedelta(seconds=1.9), time.monotonic() - created
+    finally:
+        ((code, _out, err),) = stop([proc])
+    assert code == 0, err
