@@ -16,6 +16,7 @@ from datetime import datetime, timedelta, tzinfo
 from .specs import Spec
 
 MISFIRE_GRACE = timedelta(seconds=10)  # how late a slot may be and still count as on time
+_TICK = timedelta(microseconds=1)
 MAX_SLOTS_PER_TICK = 500  # slots one schedule records in one tick; the rest follow next tick
 
 
@@ -52,7 +53,7 @@ def plan_due(
         start = due_at if window is None else max(due_at, now - window)
     else:
         start = max(due_at, min(on_time_since, now - MISFIRE_GRACE))
-    slots = _slots_between(spec, tz, start, newest, include_start=start == due_at)
+    slots = _slots_between(spec, tz, start, newest)
     capped = len(slots) > MAX_SLOTS_PER_TICK
     if capped:
         slots = slots[:MAX_SLOTS_PER_TICK]
@@ -64,11 +65,10 @@ def plan_due(
     return Plan(recorded, next_run_at, missed)
 
 
-def _slots_between(
-    spec: Spec, tz: tzinfo, start: datetime, end: datetime, *, include_start: bool
-) -> list[datetime]:
-    slots = [start] if include_start and start <= end else []
-    for at in spec.iter_after(start, tz):
+def _slots_between(spec: Spec, tz: tzinfo, start: datetime, end: datetime) -> list[datetime]:
+    # Inclusive of ``start``: the stored next_run_at is itself a slot.
+    slots: list[datetime] = []
+    for at in spec.iter_after(start - _TICK, tz):
         if at > end or len(slots) > MAX_SLOTS_PER_TICK:
             break
         slots.append(at)
@@ -77,4 +77,4 @@ def _slots_between(
 
 def _count_between(spec: Spec, tz: tzinfo, due_at: datetime, newest: datetime) -> int:
     # Only for the log line about missed slots; bounded like the recording itself.
-    return len(_slots_between(spec, tz, due_at, newest, include_start=True))
+    return len(_slots_between(spec, tz, due_at, newest))

@@ -1,0 +1,71 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from django_togo_scheduler import planning
+from django_togo_scheduler.planning import plan_due
+from django_togo_scheduler.specs import get_timezone, parse_spec
+
+T0 = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
+MIN = timedelta(minutes=1)
+UTC_ZONE = get_timezone("UTC")
+
+
+def plan(spec, *, due_at, now, policy="latest", on_time_since=None, window=None):
+    return plan_due(
+        parse_spec(spec), UTC_ZONE, due_at=due_at, now=now, policy=policy,
+        on_time_since=on_time_since or now, window=window,
+    )
+
+
+def offsets(p):
+    return [(int((s.at - T0) / MIN), s.catchup) for s in p.slots]
+
+
+def test_plan_due__on_time_slot():
+    p = plan("* * * * *", due_at=T0, now=T0 + timedelta(seconds=1))
+    assert offsets(p) == [(0, False)]
+    assert p.next_run_at == T0 + MIN and p.missed == 0
+
+
+def test_plan_due__latest_after_downtime_fires_only_the_newest():
+    p = plan("* * * * *", due_at=T0, now=T0 + 30 * MIN + timedelta(seconds=30))
+    assert offsets(p) == [(30, False)]
+    assert p.missed == 30
+    assert p.next_run_at == T0 + 31 * MIN
+
+
+def test_plan_due__none_after_downtime_fires_nothing():
+    p = plan("* * * * *", due_at=T0, now=T0 + 30 * MIN + timedelta(seconds=30), policy="none")
+    assert p.slots == [] and p.missed == 31
+    assert p.next_run_at == T0 + 31 * MIN
+
+
+def test_plan_due__none_still_fires_a_slot_within_the_grace():
+    p = plan("* * * * *", due_at=T0, now=T0 + timedelta(seconds=5), policy="none")
+    assert offsets(p) == [(0, False)]
+
+
+def test_plan_due__all_fires_every_missed_slot_oldest_first():
+    p = plan("*/10 * * * *", due_at=T0, now=T0 + 35 * MIN, policy="all")
+    assert offsets(p) == [(0, True), (10, True), (20, True), (30, False)]
+    assert p.next_run_at == T0 + 40 * MIN
+
+
+def test_plan_due__all_is_bounded_by_the_window():
+    p = plan("*/10 * * * *", due_at=T0, now=T0 + 35 * MIN, policy="all", window=timedelta(minutes=15))
+    assert offsets(p) == [(20, True), (30, False)]
+    assert p.missed == 2
+
+
+def test_plan_due__all_caps_a_tick_and_continues_next_time(monkeypatch):
+    monkeypatch.setattr(planning, "MAX_SLOTS_PER_TICK", 3)
+    p = plan("* * * * *", due_at=T0, now=T0 + 10 * MIN, policy="all")
+    assert offsets(p) == [(0, True), (1, True), (2, True)]
+    assert p.next_run_at == T0 + 3 * MIN
+
+
+def test_plan_due__slots_since_the_previous_tick_are_on_time():
+    p = plan("* * * * *", due_at=T0, now=T0 + 3 * MIN, on_time_since=T0 - timedelta(seconds=1))
+    assert offsets(p) == [(0, True), (1, True), (2, True), (3, False)]
+    assert p.missed == 0
