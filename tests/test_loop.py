@@ -1,0 +1,64 @@
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+import pytest
+from django.db import OperationalError
+
+from django_togo_scheduler import loop as loop_module
+from django_togo_scheduler.loop import SchedulerLoop, seconds_until_next
+from django_togo_scheduler.models import Run, ScheduledJob
+from django_togo_scheduler.service import Service
+
+pytestmark = pytest.mark.django_db
+
+
+def test_seconds_until_next__earliest_active_slot_capped(now):
+    assert seconds_until_next(now, 1.0) == 1.0
+    ScheduledJob.objects.create(name="a", spec="* * * * *", next_run_at=now + timedelta(seconds=0.25))
+    ScheduledJob.objects.create(name="b", spec="* * * * *", next_run_at=now + timedelta(seconds=0.1), paused=True)
+    assert seconds_until_next(now, 1.0) == 0.25
+    assert seconds_until_next(now, 0.2) == 0.2
+    assert seconds_until_next(now + timedelta(seconds=5), 1.0) == 0.0
+
+
+def test_run_once__ticks_and_prunes_old_runs_hourly(calls, now, monkeypatch, sync_dispatcher, settings):
+    settings.TOGO_SCHEDULER = {"QUEUE": None, "RUN_RETENTION": "1d"}
+    monkeypatch.setattr(loop_module.clock, "now", lambda: now)
+    Run.objects.create(job="x", status="done", finished_at=now - timedelta(days=2))
+    queued = Run.objects.create(job="test.record", trigger="manual")
+    loop = SchedulerLoop(Service(), sync_dispatcher)
+
+    sleep = loop.run_once()
+
+    assert 0 <= sleep <= 1.0
+    assert list(Run.objects.values_list("pk", "status")) == [(queued.pk, "done")]
+    # within the hour, no second prune
+    Run.objects.create(job="x", status="done", finished_at=now - timedelta(days=2))
+    loop.run_once()
+    assert Run.objects.filter(job="x").count() == 1
+
+
+def test_run_forever__backs_off_on_database_errors_and_stops(monkeypatch, caplog, sync_dispatcher):
+    service = Service()
+    loop = SchedulerLoop(service, sync_dispatcher)
+    waits = []
+    attempts = iter([OperationalError("server closed the connection"), OperationalError("again"), 0.5])
+
+    def run_once():
+        outcome = next(attempts)
+        if isinstance(outcome, Exception):
+            raise outcome
+        service.stop()
+        return outcome
+
+    monkeypatch.setattr(loop, "run_once", run_once)
+    monkeypatch.setattr(loop, "_drop_connection", lambda: None)
+    monkeypatch.setattr(service, "wait", waits.append)
+
+    with caplog.at_level(logging.ERROR, logger="django_togo_scheduler"):
+        loop.run_forever()
+
+    assert waits == [1.0, 2.0, 0.5]
+    assert caplog.text.count("Tick failed on a database error") == 2
