@@ -72,26 +72,28 @@ def claim_due(now: datetime, state: EngineState) -> list[Run]:
     """Claim every due schedule in batches and record the runs of its slots."""
     created: list[Run] = []
     while True:
-        batch = _claim_batch(now, state)
-        if batch is None:
+        claimed, runs = _claim_batch(now, state)
+        created.extend(runs)
+        # A short batch means nothing else was due; a schedule still catching up
+        # (catchup="all", capped per tick) continues on the next tick.
+        if claimed < CLAIM_BATCH:
             return created
-        created.extend(batch)
 
 
-def _claim_batch(now: datetime, state: EngineState) -> list[Run] | None:
+def _claim_batch(now: datetime, state: EngineState) -> tuple[int, list[Run]]:
     with write_transaction(ScheduledJob) as alias:
         due = ScheduledJob.objects.using(alias).due(now)
         if state.unknown_logged:
             due = due.exclude(name__in=state.unknown_logged)
         jobs = list(lock_rows(due.order_by("next_run_at")[:CLAIM_BATCH], alias))
         if not jobs:
-            return None
+            return 0, []
         plans = _plan_jobs(jobs, now, state)
         _advance(alias, jobs, plans)
         runs = _build_runs(alias, jobs, plans, now)
         created = _insert_runs(alias, runs)
     _send_skipped(created)
-    return created
+    return len(jobs), created
 
 
 def _plan_jobs(jobs: list[ScheduledJob], now: datetime, state: EngineState) -> dict[int, Plan]:

@@ -70,7 +70,7 @@ def upsert_schedule(name: str, spec: str, options: dict[str, Any], now: datetime
         job = ScheduledJob.objects.select_for_update().filter(name=name).first()
         if job is None:
             job = ScheduledJob(name=name)
-        moved = job.pk is None or job.spec != spec or job.timezone != fields["timezone"]
+        moved = job._state.adding or job.spec != spec or job.timezone != fields["timezone"]
         changed = moved or any(getattr(job, key) != value for key, value in fields.items())
         job.spec = spec
         for key, value in fields.items():

@@ -5,7 +5,7 @@ from datetime import timedelta
 
 import pytest
 
-from django_togo_scheduler import engine
+from django_togo_scheduler import engine, planning
 from django_togo_scheduler.engine import EngineState, tick
 from django_togo_scheduler.models import Run, ScheduledJob
 from django_togo_scheduler.signals import run_skipped
@@ -235,3 +235,16 @@ def test_prune__deletes_only_old_finished_runs(now):
     assert engine.prune(now, timedelta(days=30)) == 1
     assert not Run.objects.filter(pk=old.pk).exists()
     assert Run.objects.count() == 2
+
+
+def test_tick__a_long_catchup_continues_on_the_next_tick(calls, now, monkeypatch):
+    monkeypatch.setattr(planning, "MAX_SLOTS_PER_TICK", 4)
+    make_job("test.record", spec="* * * * *", next_run_at=now - 9 * MIN, catchup="all")
+
+    first = tick(now, dispatcher=Recorder())
+    second = tick(now, dispatcher=Recorder())
+    third = tick(now, dispatcher=Recorder())
+
+    assert [len(first), len(second), len(third)] == [4, 4, 2]
+    slots = sorted(Run.objects.values_list("scheduled_for", flat=True))
+    assert slots == [now - i * MIN for i in range(9, -1, -1)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 from collections.abc import Sequence
@@ -39,7 +40,10 @@ class InlineDispatcher(Dispatcher):
             future = self._pool.submit(execute_run, run.pk)
             with self._lock:
                 self._held[run.pk] = (run, future)
-            future.add_done_callback(lambda _f, pk=run.pk: self._release(pk))
+            future.add_done_callback(functools.partial(self._release_done, run.pk))
+
+    def _release_done(self, pk: int, future: Future[str | None]) -> None:
+        self._release(pk)
 
     def _release(self, pk: int) -> None:
         with self._lock:
