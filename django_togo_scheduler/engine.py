@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from django.db import IntegrityError, transaction
+from django.db.models import F
 
 from . import clock
 from .conf import app_settings
@@ -252,16 +253,29 @@ def dispatch_pending(now: datetime, dispatcher: Dispatcher) -> list[Run]:
                 break
             ready = _ready_runs(alias, batch)
             Run.objects.using(alias).filter(pk__in=[r.pk for r in ready]).update(
-                dispatched_at=now, heartbeat_at=now
+                dispatched_at=now, heartbeat_at=now, dispatch_count=F("dispatch_count") + 1
             )
         for run in ready:
             run.dispatched_at = run.heartbeat_at = now
+            run.dispatch_count += 1
         if ready:
             dispatcher.dispatch(ready)
             handed.extend(ready)
         if len(batch) < DISPATCH_BATCH or not ready:
             break
     return handed
+
+
+def dispatch_now(run: Run, now: datetime, dispatcher: Dispatcher) -> bool:
+    """Hand one queued run to ``dispatcher`` at once (a manual trigger through RQ)."""
+    applied = Run.objects.filter(
+        pk=run.pk, status=Run.Status.QUEUED, dispatched_at__isnull=True
+    ).update(dispatched_at=now, heartbeat_at=now, dispatch_count=F("dispatch_count") + 1)
+    if applied:
+        run.dispatched_at = run.heartbeat_at = now
+        run.dispatch_count += 1
+        dispatcher.dispatch([run])
+    return bool(applied)
 
 
 def _ready_runs(alias: str, batch: list[Run]) -> list[Run]:

@@ -8,6 +8,7 @@ run executes at most once however often its message is delivered.
 from __future__ import annotations
 
 import logging
+import threading
 import traceback
 from dataclasses import dataclass
 from datetime import datetime
@@ -15,11 +16,48 @@ from datetime import datetime
 from django.db import close_old_connections, connection
 
 from . import clock
+from .conf import app_settings
 from .models import Run
 from .registry import registry
 from .signals import run_finished, run_started
 
 logger = logging.getLogger(__name__)
+
+
+class Heartbeat:
+    """While a handler runs, a thread refreshes its run's ``heartbeat_at``.
+
+    The reconciler fails a running run whose heartbeat is older than
+    ``STALE_AFTER``: that is how a killed worker or work horse is noticed, without
+    trusting RQ's callbacks (not called for a killed horse).
+    """
+
+    def __init__(self, run_pk: int) -> None:
+        self.run_pk = run_pk
+        self._stop = threading.Event()
+        self._thread = threading.Thread(
+            target=self._beat, name=f"togo-heartbeat-{run_pk}", daemon=True
+        )
+
+    def __enter__(self) -> Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _beat(self) -> None:
+        interval = max(app_settings.STALE_AFTER / 3, 0.1)
+        try:
+            while not self._stop.wait(interval):
+                Run.objects.filter(pk=self.run_pk, status=Run.Status.RUNNING).update(
+                    heartbeat_at=clock.now()
+                )
+        except Exception:  # the run's end is recorded by the handler's thread
+            logger.exception("Heartbeat of run %s failed.", self.run_pk)
+        finally:
+            connection.close()
 
 
 @dataclass(frozen=True)
@@ -84,7 +122,8 @@ def execute_run(run_id: int) -> str | None:
         run = start_run(run_id)
         if run is None:
             return None
-        error = _call_handler(run)
+        with Heartbeat(run.pk):
+            error = _call_handler(run)
         finish_run(run, error=error)
         return run.status
     finally:

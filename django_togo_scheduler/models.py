@@ -130,6 +130,8 @@ class Run(models.Model):
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     # When the run was handed to a dispatcher; null means "not yet" (the outbox).
     dispatched_at = models.DateTimeField(_("dispatched at"), null=True, blank=True)
+    # How often the run was handed to a dispatcher (a lost queue message adds one).
+    dispatch_count = models.PositiveSmallIntegerField(_("dispatch count"), default=0)
     started_at = models.DateTimeField(_("started at"), null=True, blank=True)
     finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
     # Last sign of life of the process running it; the reconciler reads it.

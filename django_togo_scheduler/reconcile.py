@@ -11,6 +11,8 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
+from django.db.models import Q
+
 from .conf import app_settings
 from .dispatch.base import Dispatcher
 from .execution import fail_run
@@ -28,8 +30,13 @@ def reconcile(now: datetime, dispatcher: Dispatcher) -> None:
     """Let the dispatcher refresh its heartbeats, then repair stale runs."""
     dispatcher.check(now)
     cutoff = now - timedelta(seconds=app_settings.STALE_AFTER)
-    stale = Run.objects.in_flight().filter(
-        queue="", dispatched_at__isnull=False, heartbeat_at__lt=cutoff
+    # A running run's heartbeat comes from the process executing it (inline or an
+    # RQ work horse); a queued inline run's from the pool holding it. A queued RQ
+    # run is in Redis: the RQ dispatcher looks for lost messages there.
+    stale = Run.objects.filter(
+        Q(status=Run.Status.RUNNING) | Q(status=Run.Status.QUEUED, queue=""),
+        dispatched_at__isnull=False,
+        heartbeat_at__lt=cutoff,
     )
     for run in stale.order_by("id")[:1000]:
         if run.status == Run.Status.RUNNING:

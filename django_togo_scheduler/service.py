@@ -141,7 +141,18 @@ class Service:
             )
         if in_flight:
             run_skipped.send(sender=Run, run=run)
+        elif run.queue:
+            # Through RQ the run goes out at once; an inline run is picked up by
+            # the running scheduler's next tick (within MAX_SLEEP).
+            engine.dispatch_now(run, clock.now(), self.rq_dispatcher)
         return run
+
+    @functools.cached_property
+    def rq_dispatcher(self) -> Dispatcher:
+        """The dispatcher manual triggers through RQ use."""
+        from .dispatch.rq import RQDispatcher
+
+        return RQDispatcher()
 
     def jobs(self) -> list[ScheduledJob]:
         """The configured schedules, by name."""

@@ -72,9 +72,18 @@ else:
         }
     }
 
-RQ_QUEUES: dict[str, dict[str, object]] = {}
+# Worker subprocesses of the RQ tests get the Redis URL and their settings from
+# the environment; in-process tests set RQ_QUEUES with the settings fixture.
+RQ_QUEUES: dict[str, dict[str, object]] = (
+    {"togo": {"URL": os.environ["TOGO_TEST_REDIS_URL"]}}
+    if os.environ.get("TOGO_TEST_REDIS_URL")
+    else {}
+)
 
-TOGO_SCHEDULER = {"QUEUE": None}
+TOGO_SCHEDULER = {
+    "QUEUE": os.environ.get("TOGO_TEST_QUEUE") or None,
+    "STALE_AFTER": float(os.environ.get("TOGO_TEST_STALE_AFTER", "30")),
+}
 
 LOGGING = {
     "version": 1,

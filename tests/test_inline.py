@@ -54,8 +54,8 @@ def test_get_dispatcher__inline_pool_sized_by_setting(settings):
     settings.TOGO_SCHEDULER = {"QUEUE": None, "INLINE_WORKERS": 3}
     dispatcher = get_dispatcher()
     try:
-        assert isinstance(dispatcher, InlineDispatcher)
-        assert dispatcher._pool._max_workers == 3
+        assert isinstance(dispatcher.inline, InlineDispatcher)
+        assert dispatcher.inline._pool._max_workers == 3
     finally:
         dispatcher.shutdown()
 

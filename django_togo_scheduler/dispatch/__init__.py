@@ -1,9 +1,19 @@
-"""Choosing how runs are executed: django-rq when configured, else inline."""
+"""Choosing how runs are executed: django-rq when their queue is configured, else inline."""
 
 from __future__ import annotations
 
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING
+
 from ..conf import app_settings
+from ..models import Run
 from .base import Dispatcher
+
+if TYPE_CHECKING:
+    from .inline import InlineDispatcher
+    from .rq import RQDispatcher
 
 
 def resolve_queue(queue: str | None = None) -> str:
@@ -24,8 +34,63 @@ def rq_queue_configured(name: str) -> bool:
     return name in (getattr(settings, "RQ_QUEUES", None) or {})
 
 
-def get_dispatcher() -> Dispatcher:
-    """A new dispatcher for this process: the inline thread pool."""
-    from .inline import InlineDispatcher
+def _any_rq_queue() -> bool:
+    from django.apps import apps
+    from django.conf import settings
 
-    return InlineDispatcher(workers=app_settings.INLINE_WORKERS)
+    return apps.is_installed("django_rq") and bool(getattr(settings, "RQ_QUEUES", None))
+
+
+class RoutingDispatcher(Dispatcher):
+    """Sends each run to RQ (its ``queue`` names one) or to the inline pool.
+
+    Both are created on first use, so a project without Redis never connects to
+    it and a project without inline runs starts no threads.
+    """
+
+    def __init__(self, inline_workers: int) -> None:
+        self._inline_workers = inline_workers
+        self._inline: InlineDispatcher | None = None
+        self._rq: RQDispatcher | None = None
+
+    @property
+    def inline(self) -> InlineDispatcher:
+        """The inline thread pool."""
+        if self._inline is None:
+            from .inline import InlineDispatcher
+
+            self._inline = InlineDispatcher(workers=self._inline_workers)
+        return self._inline
+
+    @property
+    def rq(self) -> RQDispatcher:
+        """The django-rq dispatcher."""
+        if self._rq is None:
+            from .rq import RQDispatcher
+
+            self._rq = RQDispatcher()
+        return self._rq
+
+    def dispatch(self, runs: Sequence[Run]) -> None:
+        groups: dict[bool, list[Run]] = defaultdict(list)
+        for run in runs:
+            groups[bool(run.queue)].append(run)
+        if groups[False]:
+            self.inline.dispatch(groups[False])
+        if groups[True]:
+            self.rq.dispatch(groups[True])
+
+    def check(self, now: datetime) -> None:
+        if self._inline is not None:
+            self._inline.check(now)
+        if self._rq is not None or _any_rq_queue():
+            self.rq.check(now)
+
+    def shutdown(self, wait: bool = True) -> None:
+        if self._inline is not None:
+            self._inline.shutdown(wait=wait)
+
+
+def get_dispatcher() -> RoutingDispatcher:
+    """A new dispatcher for this process."""
+    return RoutingDispatcher(inline_workers=app_settings.INLINE_WORKERS)

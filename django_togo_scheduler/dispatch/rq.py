@@ -1,0 +1,160 @@
+"""Dispatch through django-rq: the only module that imports ``django_rq`` and ``rq``.
+
+A queue message carries only the run id; the RQ job id is derived from it
+(``togo-run-<pk>``). Runs are enqueued with RQ's public ``enqueue_many``, one
+Redis pipeline per queue and batch, after the runs were committed. Nothing here
+relies on django-rq's commit modes: plain ``rq.Queue`` objects are built on
+django-rq's connection settings, read when used.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from redis import Redis
+from redis.exceptions import RedisError
+from rq import Queue
+from rq.job import Job, JobStatus
+
+from ..models import Run
+from .base import Dispatcher
+
+logger = logging.getLogger(__name__)
+
+EXECUTE = "django_togo_scheduler.execution.execute_run"
+NO_TIMEOUT = -1  # RQ's "no limit"; its default (180 s) would kill long jobs silently
+ENDED = {JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED, JobStatus.FINISHED}
+LOST_CHECK_EVERY = timedelta(seconds=5)  # how often queued runs are looked up in Redis
+LOST_CHECK_BATCH = 1000  # runs looked up per check
+MAX_DISPATCHES = 3  # a run whose message is lost this often is failed instead
+LOST_ERROR = "queue message lost {0} times (Redis flushed, or workers died before starting it)"
+
+
+def recover_lost(run: Run, now: datetime) -> None:
+    """Put a run whose queue message is gone back in the outbox, or fail it."""
+    from ..execution import fail_run
+
+    if run.dispatch_count >= MAX_DISPATCHES:
+        fail_run(run, LOST_ERROR.format(run.dispatch_count), now=now)
+        return
+    again = Run.objects.filter(
+        pk=run.pk, status=Run.Status.QUEUED, dispatched_at=run.dispatched_at
+    ).update(dispatched_at=None)
+    if again:
+        logger.warning(
+            "Run %s of %r: its queue message is gone; dispatching it again.",
+            run.pk,
+            run.job,
+            extra={"job": run.job, "run_id": run.pk},
+        )
+
+
+def job_id(run_pk: int) -> str:
+    """The RQ job id of a run (RQ allows letters, digits, ``_`` and ``-`` only)."""
+    return f"togo-run-{run_pk}"
+
+
+def connection_for(queue: str) -> Redis:
+    """A Redis connection for a django-rq queue, from ``RQ_QUEUES`` as it is now."""
+    from django_rq.connection_utils import get_redis_connection
+
+    return get_redis_connection(settings.RQ_QUEUES[queue])
+
+
+class RQDispatcher(Dispatcher):
+    """Enqueues runs on their django-rq queues; a failure leaves them in the outbox."""
+
+    def __init__(self) -> None:
+        self._queues: dict[str, Queue] = {}
+        self._down: set[str] = set()
+        self._last_check: datetime | None = None
+
+    def queue(self, name: str) -> Queue:
+        """The ``rq.Queue`` for a django-rq queue name, kept for the process."""
+        if name not in self._queues:
+            self._queues[name] = Queue(name, connection=connection_for(name))
+        return self._queues[name]
+
+    def dispatch(self, runs: Sequence[Run]) -> None:
+        by_queue: dict[str, list[Run]] = defaultdict(list)
+        for run in runs:
+            by_queue[run.queue].append(run)
+        for name, batch in by_queue.items():
+            self._enqueue(name, batch)
+
+    def _enqueue(self, name: str, runs: list[Run]) -> None:
+        try:
+            queue = self.queue(name)
+            with queue.connection.pipeline() as pipe:
+                queue.enqueue_many([self._data(run) for run in runs], pipeline=pipe)
+                pipe.execute()
+        except (RedisError, OSError) as exc:
+            self._back_to_outbox(name, runs, exc)
+            return
+        if name in self._down:
+            self._down.discard(name)
+            logger.warning("Queue %r reachable again; dispatching resumed.", name)
+
+    @staticmethod
+    def _data(run: Run) -> Any:
+        return Queue.prepare_data(
+            EXECUTE,
+            args=(run.pk,),
+            job_id=job_id(run.pk),
+            timeout=run.timeout or NO_TIMEOUT,
+            description=f"{run.job} (run {run.pk})",
+        )
+
+    def _back_to_outbox(self, name: str, runs: list[Run], exc: Exception) -> None:
+        # The runs stay recorded and queued; the sweep of a later tick retries.
+        pks = [run.pk for run in runs]
+        Run.objects.filter(pk__in=pks, status=Run.Status.QUEUED).update(dispatched_at=None)
+        level = logging.DEBUG if name in self._down else logging.WARNING
+        self._down.add(name)
+        logger.log(
+            level,
+            "Queue %r unreachable (%s); %d run(s) stay queued and are dispatched when it is back.",
+            name,
+            exc,
+            len(pks),
+        )
+
+    def lost(self, name: str, runs: Iterable[Run]) -> list[Run]:
+        """Runs whose RQ job is gone or ended without running them (Redis flushed,
+        a work horse killed before it started); raises RedisError when unreachable."""
+        runs = list(runs)
+        connection = self.queue(name).connection
+        with connection.pipeline(transaction=False) as pipe:
+            for run in runs:
+                pipe.hget(Job.key_for(job_id(run.pk)), "status")
+            statuses = pipe.execute()
+        return [
+            run
+            for run, status in zip(runs, statuses, strict=True)
+            if status is None or status.decode() in ENDED
+        ]
+
+    def check(self, now: datetime) -> None:
+        """Every few seconds: dispatch again the runs whose queue message was lost."""
+        if self._last_check is not None and now - self._last_check < LOST_CHECK_EVERY:
+            return
+        self._last_check = now
+        waiting = Run.objects.filter(
+            status=Run.Status.QUEUED,
+            dispatched_at__lt=now - LOST_CHECK_EVERY,
+        ).exclude(queue="")
+        by_queue: dict[str, list[Run]] = defaultdict(list)
+        for run in waiting.order_by("id")[:LOST_CHECK_BATCH]:
+            by_queue[run.queue].append(run)
+        for name, runs in by_queue.items():
+            try:
+                lost = self.lost(name, runs)
+            except (RedisError, OSError):
+                continue  # the outbox sweep reports the outage
+            for run in lost:
+                recover_lost(run, now)

@@ -1,0 +1,90 @@
+"""Helpers for tests that start real processes: schedulers, RQ workers, redis-server."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from django.db import connection
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def subprocess_env(side_effects: Path | None = None, **extra: str) -> dict[str, str]:
+    """The environment of a child that uses the test database (and side-effect log)."""
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "TOGO_TEST_DB": "postgres" if connection.vendor == "postgresql" else "sqlite",
+        "TOGO_TEST_DB_NAME": connection.settings_dict["NAME"],
+        **extra,
+    }
+    if side_effects is not None:
+        env["TOGO_TEST_SIDE_EFFECTS"] = str(side_effects)
+    return env
+
+
+def django_command(*args: str, env: dict[str, str]) -> subprocess.Popen[str]:
+    """Start ``python -m django <args>`` with the test settings."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "django", *args, "--settings=tests.settings"],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+
+
+def wait_until(predicate, timeout: float = 20.0, interval: float = 0.05) -> bool:
+    """Poll ``predicate`` until it is true or ``timeout`` seconds passed."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return False
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class RedisServer:
+    """A real ``redis-server`` on a spare port, which tests may stop and start."""
+
+    def __init__(self) -> None:
+        self.binary = shutil.which("redis-server")
+        self.port = free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        assert self.binary
+        self.proc = subprocess.Popen(
+            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--daemonize", "no", "--loglevel", "warning"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        if not wait_until(self.answers, timeout=10):
+            raise RuntimeError(f"redis-server did not start on port {self.port}")
+
+    def answers(self) -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                return True
+        except OSError:
+            return False
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(timeout=10)
+            self.proc = None

@@ -1,0 +1,252 @@
+"""Dispatch through django-rq against a real redis-server and real rqworker processes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+from datetime import timedelta
+
+import pytest
+from redis import Redis
+from rq import Queue
+from rq.job import Job
+
+from django_togo_scheduler import clock
+from django_togo_scheduler.dispatch import get_dispatcher
+from django_togo_scheduler.dispatch.rq import MAX_DISPATCHES, RQDispatcher, job_id
+from django_togo_scheduler.engine import tick
+from django_togo_scheduler.models import Run, ScheduledJob
+from django_togo_scheduler.service import Service
+
+from .procs import RedisServer, django_command, subprocess_env, wait_until
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
+
+SECOND = timedelta(seconds=1)
+
+
+@pytest.fixture(scope="module")
+def redis_server():
+    server = RedisServer()
+    if not server.binary:
+        pytest.skip("redis-server is not installed (Debian package redis-server)")
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def redis(redis_server):
+    if not redis_server.answers():
+        redis_server.start()
+    client = Redis.from_url(redis_server.url)
+    client.flushall()
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def rq_settings(settings, redis_server):
+    settings.RQ_QUEUES = {"togo": {"URL": redis_server.url}, "low": {"URL": redis_server.url}}
+    settings.TOGO_SCHEDULER = {"QUEUE": "togo", "STALE_AFTER": 3}
+    return settings
+
+
+@pytest.fixture
+def dispatcher(rq_settings):
+    routing = get_dispatcher()
+    yield routing
+    routing.shutdown()
+
+
+@pytest.fixture
+def side_effects(tmp_path):
+    return tmp_path / "effects.log"
+
+
+def run_worker(redis_server, side_effects, *extra, queues=("togo",), **env):
+    environ = subprocess_env(side_effects, TOGO_TEST_REDIS_URL=redis_server.url,
+                             TOGO_TEST_STALE_AFTER="3", **env)
+    proc = django_command("rqworker", *queues, "--burst", *extra, env=environ)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    return out + err
+
+
+def lines(path):
+    return path.read_text().splitlines() if path.exists() else []
+
+
+def test_rq__a_tick_enqueues_only_the_run_id_and_a_worker_runs_it(
+    redis, redis_server, dispatcher, side_effects
+):
+    now = clock.now()
+    ScheduledJob.objects.create(name="testapp.noop", spec="* * * * *", next_run_at=now)
+
+    (run,) = tick(now, dispatcher=dispatcher)
+
+    job = Job.fetch(job_id(run.pk), connection=redis)
+    assert job.func_name == "django_togo_scheduler.execution.execute_run"
+    assert job.args == (run.pk,) and job.kwargs == {}
+    assert job.origin == "togo" and run.queue == "togo"
+    run_worker(redis_server, side_effects)
+    done = Run.objects.get(pk=run.pk)
+    assert done.status == "done" and done.started_at and done.finished_at
+    host, pid = done.worker.rsplit(":", 1)
+    assert host == socket.gethostname() and int(pid) != os.getpid()
+    assert lines(side_effects) == [f"noop {run.pk} {now.isoformat()}"]
+
+
+def test_rq__schedule_queue_and_timeout_are_honoured(redis, dispatcher):
+    now = clock.now()
+    ScheduledJob.objects.create(
+        name="testapp.noop", spec="* * * * *", next_run_at=now, queue="low", timeout=7
+    )
+    (run,) = tick(now, dispatcher=dispatcher)
+    job = Job.fetch(job_id(run.pk), connection=redis)
+    assert (job.origin, job.timeout) == ("low", 7)
+    assert Queue("low", connection=redis).job_ids == [job_id(run.pk)]
+
+
+def test_rq__a_burst_is_enqueued_in_one_pipeline(redis, dispatcher, registry):
+    now = clock.now()
+    for i in range(200):
+        registry.register(f"test.burst{i}", lambda ctx: None)
+    ScheduledJob.objects.bulk_create(
+        ScheduledJob(name=f"test.burst{i}", spec="* * * * *", next_run_at=now) for i in range(200)
+    )
+    before = redis.info("commandstats").get("cmdstat_exec", {}).get("calls", 0)
+
+    runs = tick(now, dispatcher=dispatcher)
+
+    after = redis.info("commandstats")["cmdstat_exec"]["calls"]
+    assert len(runs) == 200 and Queue("togo", connection=redis).count == 200
+    assert after - before == 1
+
+
+def test_rq__redis_down_keeps_the_run_and_dispatches_it_when_back(
+    redis_server, redis, dispatcher, side_effects, caplog
+):
+    now = clock.now()
+    ScheduledJob.objects.create(name="testapp.noop", spec="* * * * *", next_run_at=now)
+    redis_server.stop()
+
+    (run,) = tick(now, dispatcher=dispatcher)
+    tick(now + SECOND, dispatcher=dispatcher)
+
+    waiting = Run.objects.get(pk=run.pk)
+    assert (waiting.status, waiting.dispatched_at) == ("queued", None)
+    assert "unreachable" in caplog.text
+    redis_server.start()
+    tick(now + 2 * SECOND, dispatcher=dispatcher)
+    assert Run.objects.get(pk=run.pk).dispatched_at is not None
+    run_worker(redis_server, side_effects)
+    assert Run.objects.get(pk=run.pk).status == "done"
+    assert len(lines(side_effects)) == 1
+
+
+def test_rq__a_message_delivered_twice_runs_once(redis, redis_server, dispatcher, side_effects):
+    run = Run.objects.create(job="testapp.noop", trigger="manual", queue="togo")
+    tick(clock.now(), dispatcher=dispatcher)
+    # The same message again (a re-dispatch by a sweep after all): pushed twice.
+    RQDispatcher().dispatch([run])
+    assert Queue("togo", connection=redis).count == 2
+
+    run_worker(redis_server, side_effects)
+
+    assert lines(side_effects) == [f"noop {run.pk} -"]
+    assert Run.objects.get(pk=run.pk).status == "done"
+
+
+def test_rq__a_lost_message_is_dispatched_again(redis, redis_server, dispatcher, side_effects):
+    now = clock.now()
+    run = Run.objects.create(job="testapp.noop", trigger="manual", queue="togo")
+    tick(now, dispatcher=dispatcher)
+    redis.flushall()  # Redis restarted empty
+
+    tick(now + 6 * SECOND, dispatcher=dispatcher)  # the lost message is noticed
+    tick(now + 7 * SECOND, dispatcher=dispatcher)  # and the run dispatched again
+
+    assert Run.objects.get(pk=run.pk).dispatch_count == 2
+    run_worker(redis_server, side_effects)
+    assert Run.objects.get(pk=run.pk).status == "done"
+
+
+def test_rq__a_message_lost_too_often_fails_the_run(redis, dispatcher):
+    now = clock.now()
+    run = Run.objects.create(job="testapp.noop", trigger="manual", queue="togo")
+    for attempt in range(MAX_DISPATCHES + 1):
+        at = now + attempt * 10 * SECOND
+        tick(at, dispatcher=dispatcher)
+        redis.flushall()
+        dispatcher.rq.check(at + 6 * SECOND)
+    failed = Run.objects.get(pk=run.pk)
+    assert failed.status == "failed" and "lost 3 times" in failed.error
+
+
+def test_rq__trigger_dispatches_at_once(redis, rq_settings):
+    run = Service().trigger("testapp.noop")
+    assert run.queue == "togo" and run.dispatched_at is not None
+    assert Queue("togo", connection=redis).job_ids == [job_id(run.pk)]
+
+
+def test_rq__timeout_fails_the_run_with_timeout(redis, redis_server, dispatcher, side_effects):
+    run = Run.objects.create(job="testapp.slow", trigger="manual", queue="togo", timeout=1)
+    tick(clock.now(), dispatcher=dispatcher)
+
+    run_worker(redis_server, side_effects, TOGO_TEST_SLOW_SECONDS="5")
+
+    failed = Run.objects.get(pk=run.pk)
+    assert failed.status == "failed" and "timeout" in failed.error.lower()
+    assert lines(side_effects) == []
+
+
+def test_rq__simple_worker_runs_jobs_in_its_own_process(redis, redis_server, dispatcher, side_effects):
+    run = Run.objects.create(job="testapp.noop", trigger="manual", queue="togo")
+    tick(clock.now(), dispatcher=dispatcher)
+    run_worker(redis_server, side_effects, "--worker-class", "rq.SimpleWorker")
+    assert Run.objects.get(pk=run.pk).status == "done"
+
+
+@pytest.mark.parametrize("victim", ["work horse", "worker"])
+def test_rq__a_killed_worker_fails_the_run_and_the_job_is_unblocked(
+    redis, redis_server, dispatcher, side_effects, victim
+):
+    now = clock.now()
+    ScheduledJob.objects.create(name="testapp.slow", spec="* * * * *", next_run_at=now)
+    (run,) = tick(now, dispatcher=dispatcher)
+    environ = subprocess_env(side_effects, TOGO_TEST_REDIS_URL=redis_server.url,
+                             TOGO_TEST_STALE_AFTER="3", TOGO_TEST_SLOW_SECONDS="60")
+    worker = django_command("rqworker", "togo", env=environ)
+    try:
+        assert wait_until(lambda: Run.objects.get(pk=run.pk).status == "running")
+        horse_pid = int(Run.objects.get(pk=run.pk).worker.rsplit(":", 1)[1])
+        os.kill(horse_pid if victim == "work horse" else worker.pid, signal.SIGKILL)
+        if victim == "worker":
+            os.kill(horse_pid, signal.SIGKILL)  # a lost machine takes both
+
+        # The scheduler notices within STALE_AFTER (3 s here, 30 s by default).
+        at = now
+        def failed():
+            nonlocal at
+            at = max(clock.now(), at + SECOND)
+            tick(at, dispatcher=dispatcher)
+            return Run.objects.get(pk=run.pk).status == "failed"
+        assert wait_until(failed, timeout=15, interval=0.5)
+    finally:
+        worker.kill()
+        worker.communicate(timeout=30)
+        for pid in Run.objects.filter(status="running").values_list("worker", flat=True):
+            try:
+                os.kill(int(pid.rsplit(":", 1)[1]), signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+    dead = Run.objects.get(pk=run.pk)
+    assert "worker died" in dead.error
+    assert (dead.finished_at - dead.started_at) < timedelta(seconds=3 + 5)
+    # The next slot of the job fires normally instead of being skipped.
+    slot = ScheduledJob.objects.get(name="testapp.slow").next_run_at
+    (later,) = tick(slot, dispatcher=dispatcher)
+    assert (later.scheduled_for, later.status) == (slot, "queued")
