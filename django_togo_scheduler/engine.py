@@ -102,6 +102,7 @@ def _plan_jobs(jobs: list[ScheduledJob], now: datetime, state: EngineState) -> d
     window_text = app_settings.CATCHUP_WINDOW
     window = parse_duration(window_text) if window_text else None
     on_time_since = state.last_tick or now
+    shared: dict[tuple[object, ...], Plan] = {}
     for job in jobs:
         if not registry.is_registered(job.name):
             # Leave the row due for a process that has the handler (a rolling
@@ -121,15 +122,20 @@ def _plan_jobs(jobs: list[ScheduledJob], now: datetime, state: EngineState) -> d
             job.paused = True
             continue
         assert job.next_run_at is not None  # due() filtered on it
-        plan = plan_due(
-            spec,
-            tz,
-            due_at=job.next_run_at,
-            now=now,
-            policy=job.catchup,
-            on_time_since=on_time_since,
-            window=window,
-        )
+        # Schedules sharing spec, zone, slot and policy share their plan: a
+        # burst of thousands of "* * * * *" schedules is planned once.
+        key = (spec, tz, job.next_run_at, job.catchup)
+        plan = shared.get(key)
+        if plan is None:
+            plan = shared[key] = plan_due(
+                spec,
+                tz,
+                due_at=job.next_run_at,
+                now=now,
+                policy=job.catchup,
+                on_time_since=on_time_since,
+                window=window,
+            )
         if plan.missed:
             logger.info(
                 "Schedule %r missed %d slot(s) while no scheduler ran (catchup=%s).",

@@ -48,6 +48,10 @@ def plan_due(
     window: timedelta | None,
 ) -> Plan:
     """Plan a schedule whose next slot ``due_at`` is at or before ``now``."""
+    following = spec.next_after(due_at, tz)
+    if following > now:
+        # The common case: exactly one slot is due, and it is on time.
+        return Plan([Slot(due_at, catchup=False)], following, 0)
     newest = max(spec.last_at_or_before(now, tz), due_at)
     if policy == "all":
         start = due_at if window is None else max(due_at, now - window)
