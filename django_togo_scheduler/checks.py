@@ -5,16 +5,39 @@ from __future__ import annotations
 from typing import Any
 
 from django.apps import AppConfig
+from django.conf import settings
 from django.core.checks import CheckMessage, Error, Warning
 
-from .conf import DEFAULTS, app_settings
+from .conf import DEFAULTS, SETTING_NAME, app_settings
 from .exceptions import TogoSchedulerError
 
+# Numeric keys and the least value each accepts.
+NUMBERS = {"INLINE_WORKERS": 1, "MAX_SLEEP": 0.001, "STALE_AFTER": 1}
 
-def check_settings(app_configs: list[AppConfig] | None, **kwargs: Any) -> list[CheckMessage]:
+
+def _raw() -> Any:
+    # The setting as the project wrote it: app_settings assumes a dict.
+    return getattr(settings, SETTING_NAME, None) or {}
+
+
+def _is_dict() -> bool:
+    # Every other check reads keys of the setting, which needs a dict.
+    return isinstance(_raw(), dict)
+
+
+def check_settings(
+    app_configs: list[AppConfig] | None, **kwargs: Any
+) -> list[CheckMessage]:
     """E001: unknown keys or values of the wrong type in ``TOGO_SCHEDULER``; E004: bad zone."""
     from .specs import get_timezone, parse_duration
 
+    if not _is_dict():
+        return [
+            Error(
+                f"TOGO_SCHEDULER must be a dict, not {type(_raw()).__name__}.",
+                id="django_togo_scheduler.E001",
+            )
+        ]
     errors: list[CheckMessage] = []
     unknown = sorted(app_settings.user_keys - set(DEFAULTS))
     if unknown:
@@ -31,22 +54,50 @@ def check_settings(app_configs: list[AppConfig] | None, **kwargs: Any) -> list[C
             if value is not None:
                 parse_duration(value)
         except (TogoSchedulerError, TypeError, ValueError) as exc:
-            errors.append(Error(f"TOGO_SCHEDULER[{key!r}]: {exc}", id="django_togo_scheduler.E001"))
+            errors.append(
+                Error(
+                    f"TOGO_SCHEDULER[{key!r}]: {exc}", id="django_togo_scheduler.E001"
+                )
+            )
+    errors.extend(_check_numbers())
     try:
         get_timezone(app_settings.TIMEZONE)
     except TogoSchedulerError as exc:
-        errors.append(Error(f"TOGO_SCHEDULER['TIMEZONE']: {exc}", id="django_togo_scheduler.E004"))
+        errors.append(
+            Error(f"TOGO_SCHEDULER['TIMEZONE']: {exc}", id="django_togo_scheduler.E004")
+        )
     return errors
 
 
-def check_schedule(app_configs: list[AppConfig] | None, **kwargs: Any) -> list[CheckMessage]:
+def _check_numbers() -> list[CheckMessage]:
+    errors: list[CheckMessage] = []
+    for key, least in NUMBERS.items():
+        try:
+            value = getattr(app_settings, key)
+        except (TypeError, ValueError):
+            value = None
+        if value is None or value < least:
+            errors.append(
+                Error(
+                    f"TOGO_SCHEDULER[{key!r}] must be a number of at least {least}, not {_raw().get(key)!r}.",
+                    id="django_togo_scheduler.E001",
+                )
+            )
+    return errors
+
+
+def check_schedule(
+    app_configs: list[AppConfig] | None, **kwargs: Any
+) -> list[CheckMessage]:
     """E002: a ``SCHEDULE`` entry of the wrong shape or with an invalid spec or option;
     E003: a ``SCHEDULE`` entry naming no registered job."""
-    from .declared import setting_entries
+    from .declared import describe_error, setting_entries
     from .registry import registry
     from .service import normalise_options
     from .specs import validate_spec
 
+    if not _is_dict():
+        return []
     try:
         entries = setting_entries(app_settings.SCHEDULE)
     except TogoSchedulerError as exc:
@@ -57,7 +108,12 @@ def check_schedule(app_configs: list[AppConfig] | None, **kwargs: Any) -> list[C
             validate_spec(spec)
             normalise_options(name, options)
         except (TogoSchedulerError, ValueError) as exc:
-            errors.append(Error(f"SCHEDULE[{name!r}]: {exc}", id="django_togo_scheduler.E002"))
+            errors.append(
+                Error(
+                    describe_error(f"SCHEDULE[{name!r}]", name, exc),
+                    id="django_togo_scheduler.E002",
+                )
+            )
         if not registry.is_registered(name):
             errors.append(
                 Error(
@@ -67,13 +123,32 @@ def check_schedule(app_configs: list[AppConfig] | None, **kwargs: Any) -> list[C
                     id="django_togo_scheduler.E003",
                 )
             )
+    # A decorator's spec and option names are checked when it registers; the
+    # option values only here (and when runscheduler syncs them).
+    for declared in registry.declared():
+        if declared.name in entries:
+            continue
+        try:
+            normalise_options(declared.name, declared.options)
+        except (TogoSchedulerError, ValueError) as exc:
+            where = f"@job({declared.name!r})"
+            errors.append(
+                Error(
+                    describe_error(where, declared.name, exc),
+                    id="django_togo_scheduler.E002",
+                )
+            )
     return errors
 
 
-def check_queue(app_configs: list[AppConfig] | None, **kwargs: Any) -> list[CheckMessage]:
+def check_queue(
+    app_configs: list[AppConfig] | None, **kwargs: Any
+) -> list[CheckMessage]:
     """W001: ``QUEUE`` was set to a name that no django-rq queue has: jobs run inline."""
     from .dispatch import rq_queue_configured
 
+    if not _is_dict():
+        return []
     name = app_settings.QUEUE
     if "QUEUE" not in app_settings.user_keys or not name or rq_queue_configured(name):
         return []

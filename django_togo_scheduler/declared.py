@@ -10,8 +10,10 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from django.db import transaction
+
 from .conf import app_settings
-from .exceptions import ImproperlyConfiguredSchedule
+from .exceptions import ImproperlyConfiguredSchedule, TogoSchedulerError
 from .models import ScheduledJob
 from .registry import registry
 
@@ -31,7 +33,9 @@ def setting_entries(value: Any) -> dict[str, tuple[str, dict[str, Any]]]:
     entries: dict[str, tuple[str, dict[str, Any]]] = {}
     for name, entry in value.items():
         if not isinstance(name, str) or not name:
-            raise ImproperlyConfiguredSchedule(f"SCHEDULE: job name {name!r} must be a non-empty string.")
+            raise ImproperlyConfiguredSchedule(
+                f"SCHEDULE: job name {name!r} must be a non-empty string."
+            )
         if isinstance(entry, str):
             entries[name] = (entry, {})
         elif isinstance(entry, Mapping) and isinstance(entry.get("spec"), str):
@@ -46,7 +50,10 @@ def setting_entries(value: Any) -> dict[str, tuple[str, dict[str, Any]]]:
 
 def declared_schedules() -> dict[str, tuple[str, dict[str, Any]]]:
     """Every declared schedule, ``{name: (spec, options)}``, setting over decorator."""
-    declared = {spec.name: (spec.schedule or "", dict(spec.options)) for spec in registry.declared()}
+    declared = {
+        spec.name: (spec.schedule or "", dict(spec.options))
+        for spec in registry.declared()
+    }
     declared.update(setting_entries(app_settings.SCHEDULE))
     return declared
 
@@ -55,14 +62,36 @@ def sync_declared(now: datetime) -> list[ScheduledJob]:
     """Create or update every declared schedule in the database; keep ``paused``.
 
     Everything is validated before anything is written, so a bad entry changes
-    nothing.
+    nothing. The error raised keeps its type (``UnknownJob``, ``InvalidSpec``,
+    ...) and its message says which declaration is wrong.
     """
-    from .service import normalise_options, upsert_schedule
-    from .specs import validate_spec
+    from .service import upsert_schedule
 
     declared = declared_schedules()
-    for name, (spec, options) in declared.items():
+    in_setting = set(setting_entries(app_settings.SCHEDULE))
+    for name, (spec, options) in sorted(declared.items()):
+        where = f"SCHEDULE[{name!r}]" if name in in_setting else f"@job({name!r})"
+        _validate(name, spec, options, where)
+    with transaction.atomic():
+        return [
+            upsert_schedule(name, spec, options, now)
+            for name, (spec, options) in sorted(declared.items())
+        ]
+
+
+def _validate(name: str, spec: str, options: dict[str, Any], where: str) -> None:
+    from .service import normalise_options
+    from .specs import validate_spec
+
+    try:
         registry.get(name)
         validate_spec(spec)
         normalise_options(name, options)
-    return [upsert_schedule(name, spec, options, now) for name, (spec, options) in sorted(declared.items())]
+    except (TogoSchedulerError, ValueError) as exc:
+        raise type(exc)(describe_error(where, name, exc)) from exc
+
+
+def describe_error(where: str, name: str, exc: Exception) -> str:
+    """``exc``'s message prefixed with where the schedule was declared."""
+    # normalise_options already names the schedule; say it once.
+    return f"{where}: {str(exc).removeprefix(f'Schedule {name!r}: ')}"

@@ -9,7 +9,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 
 from django.utils.module_loading import autodiscover_modules
 
@@ -44,9 +44,16 @@ class JobSpec:
         )
 
 
+def _check_name(name: object) -> None:
+    # Typed callers pass a str; this guards the others.
+    if not isinstance(name, str) or not name.strip():
+        raise ValueError(f"Job name must be a non-empty string, not {name!r}.")
+
+
 def _same_function(a: Handler, b: Handler) -> bool:
     # A module imported twice (e.g. as "jobs" and "app.jobs") defines new function
-    # objects; treat the same qualified name in the same module file as the same.
+    # objects; treat the same definition (qualified name, file and line) as the
+    # same function. Two lambdas of one module share a qualified name, not a line.
     if a is b:
         return True
     code_a, code_b = getattr(a, "__code__", None), getattr(b, "__code__", None)
@@ -55,6 +62,7 @@ def _same_function(a: Handler, b: Handler) -> bool:
         and code_a is not None
         and code_b is not None
         and code_a.co_filename == code_b.co_filename
+        and code_a.co_firstlineno == code_b.co_firstlineno
     )
 
 
@@ -73,8 +81,7 @@ class Registry:
         options: dict[str, Any] | None = None,
     ) -> JobSpec:
         """Register ``func`` under ``name``; the same function again is a no-op."""
-        if not isinstance(name, str) or not name.strip():
-            raise ValueError(f"Job name must be a non-empty string, not {name!r}.")
+        _check_name(name)
         if not callable(func):
             raise TypeError(f"Job {name!r}: handler {func!r} is not callable.")
         if schedule is not None:
@@ -83,7 +90,9 @@ class Registry:
             schedule = validate_spec(schedule)
         unknown = set(options or {}) - SCHEDULE_OPTIONS
         if unknown:
-            raise ValueError(f"Job {name!r}: unknown schedule options {sorted(unknown)}.")
+            raise ValueError(
+                f"Job {name!r}: unknown schedule options {sorted(unknown)}."
+            )
         existing = self._jobs.get(name)
         if existing is not None:
             if not _same_function(existing.func, func):
@@ -109,7 +118,9 @@ class Registry:
         try:
             return self._jobs[name]
         except KeyError:
-            raise UnknownJob(f"No job handler is registered under the name {name!r}.") from None
+            raise UnknownJob(
+                f"No job handler is registered under the name {name!r}."
+            ) from None
 
     def names(self) -> list[str]:
         """Registered job names, sorted."""
@@ -150,15 +161,30 @@ def registered(name: str) -> bool:
     return registry.is_registered(name)
 
 
+@overload
+def job(name: F, /) -> F: ...
+
+
+@overload
 def job(
     name: str | None = None, *, schedule: str | None = None, **options: Any
-) -> Callable[[F], F]:
+) -> Callable[[F], F]: ...
+
+
+def job(
+    name: str | F | None = None, *, schedule: str | None = None, **options: Any
+) -> Callable[[F], F] | F:
     """Decorator form of :func:`register`; ``schedule`` declares a default schedule.
 
     ``name`` defaults to ``module.qualname``. The declared schedule (and options
     such as ``timezone``, ``queue``, ``timeout``, ``catchup``) is synced into the
-    database when ``runscheduler`` starts.
+    database when ``runscheduler`` starts. ``@job`` without parentheses works as
+    ``@job()``.
     """
+    if callable(name):
+        # @job without parentheses: the function itself came in as the name.
+        func: F = name
+        return job()(func)
 
     def decorator(func: F) -> F:
         job_name = name or f"{func.__module__}.{func.__qualname__}"

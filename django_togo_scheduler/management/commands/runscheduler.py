@@ -8,7 +8,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from ...exceptions import TogoSchedulerError
+from django_togo_scheduler.exceptions import TogoSchedulerError
 
 
 class Command(BaseCommand):
@@ -18,13 +18,15 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--once", action="store_true", help="Run one tick and exit.")
+        parser.add_argument(
+            "--once", action="store_true", help="Run one tick and exit."
+        )
 
     def handle(self, *args: Any, once: bool, verbosity: int, **options: Any) -> None:
-        from ...conf import app_settings
-        from ...dispatch import get_dispatcher
-        from ...loop import SchedulerLoop
-        from ...service import get_scheduler
+        from django_togo_scheduler.conf import app_settings
+        from django_togo_scheduler.dispatch import get_dispatcher
+        from django_togo_scheduler.loop import SchedulerLoop
+        from django_togo_scheduler.service import get_scheduler
 
         service = get_scheduler()
         dispatcher = get_dispatcher()
@@ -32,14 +34,18 @@ class Command(BaseCommand):
         try:
             loop.start()
         except (TogoSchedulerError, ValueError) as exc:
-            raise CommandError(str(exc)) from exc
+            dispatcher.shutdown(wait=False)
+            raise CommandError(f"Cannot sync the declared schedules: {exc}") from exc
         if once:
             try:
                 loop.run_once()
             finally:
                 dispatcher.shutdown(wait=True)
             return
-        previous = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+        previous = {
+            sig: signal.signal(sig, self._on_signal)
+            for sig in (signal.SIGTERM, signal.SIGINT)
+        }
         if verbosity:
             self.stdout.write(
                 f"Scheduler started ({len(service.jobs())} schedule(s), "
@@ -55,7 +61,7 @@ class Command(BaseCommand):
             self.stdout.write("Scheduler stopped.")
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
-        from ...service import get_scheduler
+        from django_togo_scheduler.service import get_scheduler
 
         service = get_scheduler()
         if service.stopping:

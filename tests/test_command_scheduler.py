@@ -1,0 +1,514 @@
+"""``manage.py scheduler``: exact output of each subcommand, and exit status 2 on bad input."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from io import StringIO
+from pathlib import Path
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from django_togo_scheduler.exceptions import TogoSchedulerError
+from django_togo_scheduler.models import Run, ScheduledJob
+from django_togo_scheduler.specs import get_timezone, parse_duration, validate_spec
+
+ROOT = Path(__file__).resolve().parent.parent
+TRACEBACK = 'Traceback (most recent call last):\n  File "jobs.py", line 26, in fails\nRuntimeError: this job always fails\n'
+
+
+@pytest.fixture
+def clock_at(monkeypatch, now):
+    """Freezes ``django_togo_scheduler.clock.now`` at the ``now`` fixture's instant."""
+    monkeypatch.setattr("django_togo_scheduler.clock.now", lambda: now)
+    return now
+
+
+def error_of(func, value):
+    """The message specs.py gives for a bad value (its wording is specs.py's business)."""
+    with pytest.raises(TogoSchedulerError) as excinfo:
+        func(value)
+    return str(excinfo.value)
+
+
+def scheduler(*args):
+    """Run ``manage.py scheduler *args``; return (stdout, stderr)."""
+    out, err = StringIO(), StringIO()
+    call_command("scheduler", *args, stdout=out, stderr=err)
+    return out.getvalue(), err.getvalue()
+
+
+def scheduler_fails(*args):
+    """Run a command that must exit 2; return (stdout, stderr)."""
+    out, err = StringIO(), StringIO()
+    with pytest.raises(SystemExit) as excinfo:
+        call_command("scheduler", *args, stdout=out, stderr=err)
+    assert excinfo.value.code == 2
+    return out.getvalue(), err.getvalue()
+
+
+# list
+
+
+@pytest.mark.django_db
+def test_list__no_schedules():
+    assert scheduler("list") == ("No schedules.\n", "")
+
+
+@pytest.mark.django_db
+def test_list__table_with_zone_state_next_run_and_last_status(clock_at, service, calls):
+    service.schedule("testapp.noop", "*/5 * * * *")
+    service.schedule("test.record", "0 7 * * 1", timezone="Europe/Berlin")
+    service.pause("test.record")
+    # A schedule left in the database by code that is no longer deployed.
+    ScheduledJob.objects.create(
+        name="ghost.job", spec="@hourly", next_run_at=clock_at + timedelta(hours=1)
+    )
+    Run.objects.create(job="testapp.noop", status="failed")
+    Run.objects.create(job="testapp.noop", status="done")
+    Run.objects.create(job="ghost.job", status="failed")
+
+    out, err = scheduler("list")
+
+    assert out == (
+        "NAME          SPEC         TIMEZONE       STATE               NEXT RUN                   LAST\n"
+        "ghost.job     @hourly      UTC            active, NO HANDLER  2026-11-27T13:00:00+00:00  failed\n"
+        "test.record   0 7 * * 1    Europe/Berlin  paused              2026-11-30T07:00:00+01:00  -\n"
+        "testapp.noop  */5 * * * *  UTC            active              2026-11-27T12:05:00+00:00  done\n"
+    )
+    assert err == ""
+
+
+@pytest.mark.django_db
+def test_list__default_zone_is_the_timezone_setting(clock_at, service, settings):
+    settings.TOGO_SCHEDULER = {"QUEUE": None, "TIMEZONE": "America/New_York"}
+    service.schedule("testapp.noop", "0 9 * * *")
+
+    out, _ = scheduler("list")
+
+    assert out.splitlines()[1].split() == [
+        "testapp.noop", "0", "9", "*", "*", "*", "America/New_York", "active",
+        "2026-11-27T09:00:00-05:00", "-",
+    ]  # fmt: skip
+
+
+@pytest.mark.django_db
+def test_list__a_zone_unknown_to_zoneinfo_shows_the_row_in_utc(clock_at):
+    ScheduledJob.objects.create(
+        name="testapp.noop",
+        spec="@daily",
+        timezone="Atlantis/Capital",
+        next_run_at=clock_at,
+    )
+
+    out, err = scheduler("list")
+
+    assert out.splitlines()[1].split() == [
+        "testapp.noop", "@daily", "Atlantis/Capital", "active", "2026-11-27T12:00:00+00:00", "-",
+    ]  # fmt: skip
+    assert err == ""
+
+
+@pytest.mark.django_db
+def test_list__options_after_the_subcommand(clock_at):
+    # Django's own options are accepted after the subcommand, as for any command.
+    assert scheduler("list", "--verbosity", "2", "--no-color") == (
+        "No schedules.\n",
+        "",
+    )
+
+
+# runs
+
+
+def make_runs(now):
+    Run.objects.create(
+        id=7, job="testapp.noop", status="done", trigger="schedule",
+        scheduled_for=now - timedelta(minutes=5),
+        started_at=now - timedelta(minutes=5) + timedelta(seconds=0.25),
+        finished_at=now - timedelta(minutes=5) + timedelta(seconds=1.75),
+    )  # fmt: skip
+    Run.objects.create(
+        id=8, job="testapp.fails", status="failed", trigger="manual",
+        started_at=now - timedelta(minutes=1), finished_at=now - timedelta(seconds=58),
+        error=TRACEBACK,
+    )  # fmt: skip
+    Run.objects.create(
+        id=12, job="testapp.noop", status="queued", trigger="catchup", scheduled_for=now
+    )
+
+
+@pytest.mark.django_db
+def test_runs__table_newest_first(now):
+    make_runs(now)
+
+    out, err = scheduler("runs")
+
+    assert out == (
+        "ID  JOB            STATUS  TRIGGER   SCHEDULED FOR              STARTED                    SECONDS  ERROR\n"
+        "12  testapp.noop   queued  catchup   2026-11-27T12:00:00+00:00  -                          -        -\n"
+        "8   testapp.fails  failed  manual    -                          2026-11-27T11:59:00+00:00  2.000    RuntimeError: this job always fails\n"
+        "7   testapp.noop   done    schedule  2026-11-27T11:55:00+00:00  2026-11-27T11:55:00+00:00  1.500    -\n"
+    )
+    assert err == ""
+
+
+@pytest.mark.django_db
+def test_runs__no_runs():
+    assert scheduler("runs") == ("No runs.\n", "")
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("args", "ids"),
+    [
+        (("--job", "testapp.noop"), ["12", "7"]),
+        (("--status", "failed"), ["8"]),
+        (("--job", "testapp.noop", "--status", "done"), ["7"]),
+        (("--limit", "2"), ["12", "8"]),
+        (("--job", "testapp.no_args"), []),
+    ],
+)
+def test_runs__filters_and_limit(now, args, ids):
+    make_runs(now)
+
+    out, _ = scheduler("runs", *args)
+
+    assert [line.split()[0] for line in out.splitlines()[1:]] == ids
+    if not ids:
+        assert out == "No runs.\n"
+
+
+@pytest.mark.django_db
+def test_runs__times_in_the_timezone_setting(now, settings):
+    settings.TOGO_SCHEDULER = {"QUEUE": None, "TIMEZONE": "Asia/Kolkata"}
+    make_runs(now)
+
+    out, _ = scheduler("runs", "--limit", "1")
+
+    assert out.splitlines()[1].split()[4:6] == ["2026-11-27T17:30:00+05:30", "-"]
+
+
+# trigger, pause, resume
+
+
+@pytest.mark.django_db
+def test_trigger__records_a_queued_manual_run(service):
+    out, err = scheduler("trigger", "testapp.noop")
+
+    run = Run.objects.get()
+    assert (run.job, run.status, run.trigger, run.scheduled_for) == (
+        "testapp.noop",
+        "queued",
+        "manual",
+        None,
+    )
+    assert (
+        out
+        == f"Run #{run.pk} of testapp.noop queued; the running scheduler picks it up.\n"
+    )
+    assert err == ""
+
+
+@pytest.mark.django_db
+def test_trigger__skipped_while_a_run_is_in_flight():
+    busy = Run.objects.create(job="testapp.noop", status="running")
+
+    out, _ = scheduler("trigger", "testapp.noop")
+
+    run = Run.objects.exclude(pk=busy.pk).get()
+    assert (run.status, run.trigger) == ("skipped", "manual")
+    assert (
+        out
+        == f"Run #{run.pk} of testapp.noop skipped: its previous run is still in flight.\n"
+    )
+
+
+@pytest.mark.django_db
+def test_pause__pauses_with_the_reason(clock_at, service):
+    service.schedule("testapp.noop", "@hourly")
+
+    out, err = scheduler("pause", "testapp.noop", "--reason", "maintenance window")
+
+    job = ScheduledJob.objects.get()
+    assert (job.paused, job.paused_reason) == (True, "maintenance window")
+    assert (out, err) == ("Paused testapp.noop.\n", "")
+
+
+@pytest.mark.django_db
+def test_resume__restarts_from_the_next_slot_in_the_jobs_zone(clock_at, service):
+    service.schedule("testapp.noop", "30 8 * * *", timezone="Asia/Tokyo")
+    service.pause("testapp.noop")
+    ScheduledJob.objects.update(next_run_at=clock_at - timedelta(days=3))
+
+    out, err = scheduler("resume", "testapp.noop")
+
+    job = ScheduledJob.objects.get()
+    assert not job.paused
+    assert job.next_run_at == datetime(2026, 11, 27, 23, 30, tzinfo=UTC)
+    assert (out, err) == (
+        "Resumed testapp.noop; next run 2026-11-28T08:30:00+09:00.\n",
+        "",
+    )
+
+
+# next
+
+
+@pytest.mark.parametrize(
+    ("args", "lines"),
+    [
+        (
+            ("*/20 * * * *",),
+            [
+                "2026-11-27T12:20:00+00:00",
+                "2026-11-27T12:40:00+00:00",
+                "2026-11-27T13:00:00+00:00",
+                "2026-11-27T13:20:00+00:00",
+                "2026-11-27T13:40:00+00:00",
+            ],
+        ),
+        (
+            ("0 9 * * 1-5", "--count", "3", "--timezone", "Europe/Berlin"),
+            [
+                "2026-11-30T09:00:00+01:00",
+                "2026-12-01T09:00:00+01:00",
+                "2026-12-02T09:00:00+01:00",
+            ],
+        ),
+        (
+            ("@every 90m", "--count", "2"),
+            ["2026-11-27T13:30:00+00:00", "2026-11-27T15:00:00+00:00"],
+        ),
+        (
+            ("@monthly", "--count", "1", "--timezone", "UTC"),
+            ["2026-12-01T00:00:00+00:00"],
+        ),
+    ],
+)
+def test_next__one_iso_time_a_line(clock_at, args, lines):
+    assert scheduler("next", *args) == ("".join(f"{line}\n" for line in lines), "")
+
+
+def test_next__offsets_follow_daylight_saving(monkeypatch):
+    # Berlin skips 02:00-03:00 on 2027-03-28: the 02:30 slot fires at 03:00 CEST.
+    monkeypatch.setattr(
+        "django_togo_scheduler.clock.now", lambda: datetime(2027, 3, 26, 12, tzinfo=UTC)
+    )
+
+    out, _ = scheduler(
+        "next", "30 2 * * *", "--count", "3", "--timezone", "Europe/Berlin"
+    )
+
+    assert out.splitlines() == [
+        "2027-03-27T02:30:00+01:00",
+        "2027-03-28T03:00:00+02:00",
+        "2027-03-29T02:30:00+02:00",
+    ]
+
+
+def test_next__default_zone_is_the_timezone_setting(clock_at, settings):
+    settings.TOGO_SCHEDULER = {"QUEUE": None, "TIMEZONE": "America/Los_Angeles"}
+
+    out, _ = scheduler("next", "@daily", "--count", "2")
+
+    assert out == "2026-11-28T00:00:00-08:00\n2026-11-29T00:00:00-08:00\n"
+
+
+def test_next__count_bounds_are_inclusive(clock_at):
+    assert (
+        len(scheduler("next", "* * * * *", "--count", "1000")[0].splitlines()) == 1000
+    )
+
+
+def test_next__non_integer_count_is_a_usage_error():
+    with pytest.raises(CommandError, match="argument --count: invalid int value: 'x'"):
+        scheduler("next", "* * * * *", "--count", "x")
+
+
+# prune
+
+
+def make_finished_runs(now):
+    day = timedelta(days=1)
+    for status, finished in [
+        ("done", 31 * day),
+        ("failed", 45 * day),
+        ("skipped", 30 * day + timedelta(minutes=1)),
+    ]:
+        Run.objects.create(
+            job="testapp.noop", status=status, finished_at=now - finished
+        )
+    Run.objects.create(job="testapp.noop", status="done", finished_at=now - 29 * day)
+    Run.objects.create(
+        job="testapp.noop", status="done", finished_at=now - timedelta(minutes=30)
+    )
+    Run.objects.create(job="testapp.noop", status="queued")
+    Run.objects.create(job="testapp.slow", status="running", started_at=now - 60 * day)
+
+
+@pytest.mark.django_db
+def test_prune__default_retention_keeps_recent_and_in_flight_runs(clock_at):
+    make_finished_runs(clock_at)
+
+    assert scheduler("prune") == (
+        "Deleted 3 run(s) that finished more than 30d ago.\n",
+        "",
+    )
+    assert sorted(Run.objects.values_list("status", flat=True)) == [
+        "done",
+        "done",
+        "queued",
+        "running",
+    ]
+
+
+@pytest.mark.django_db
+def test_prune__older_than(clock_at):
+    make_finished_runs(clock_at)
+
+    assert (
+        scheduler("prune", "--older-than", "1d")[0]
+        == "Deleted 4 run(s) that finished more than 1d ago.\n"
+    )
+    assert (
+        scheduler("prune", "--older-than", "10m")[0]
+        == "Deleted 1 run(s) that finished more than 10m ago.\n"
+    )
+    assert sorted(Run.objects.values_list("status", flat=True)) == ["queued", "running"]
+
+
+@pytest.mark.django_db
+def test_prune__retention_from_the_setting(clock_at, settings):
+    settings.TOGO_SCHEDULER = {"QUEUE": None, "RUN_RETENTION": "40d"}
+    make_finished_runs(clock_at)
+
+    assert (
+        scheduler("prune")[0] == "Deleted 1 run(s) that finished more than 40d ago.\n"
+    )
+
+
+@pytest.mark.django_db
+def test_prune__no_duration_at_all_exits_2(settings):
+    settings.TOGO_SCHEDULER = {"QUEUE": None, "RUN_RETENTION": None}
+    Run.objects.create(
+        job="testapp.noop", status="done", finished_at=datetime(2000, 1, 1, tzinfo=UTC)
+    )
+
+    assert scheduler_fails("prune") == (
+        "",
+        "scheduler prune: no --older-than given and RUN_RETENTION is not set\n",
+    )
+    assert Run.objects.count() == 1
+
+
+# bad input
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("args", "line"),
+    [
+        (
+            ("trigger", "nope"),
+            "scheduler trigger: No job handler is registered under the name 'nope'.",
+        ),
+        (
+            ("pause", "testapp.noop"),
+            "scheduler pause: There is no schedule named 'testapp.noop'.",
+        ),
+        (("resume", "nope"), "scheduler resume: There is no schedule named 'nope'."),
+        (
+            ("next", "* * * * *", "--count", "0"),
+            "scheduler next: --count must be between 1 and 1000, not 0",
+        ),
+        (
+            ("next", "* * * * *", "--count", "1001"),
+            "scheduler next: --count must be between 1 and 1000, not 1001",
+        ),
+        (
+            ("runs", "--status", "lost"),
+            "scheduler runs: unknown status 'lost'; one of queued, running, done, failed, skipped",
+        ),
+        (("runs", "--limit", "0"), "scheduler runs: --limit must be at least 1, not 0"),
+    ],
+)
+def test_bad_input__exits_2_with_one_line_on_stderr(args, line):
+    assert scheduler_fails(*args) == ("", f"{line}\n")
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("args", "func", "value"),
+    [
+        (("next", "bad spec"), validate_spec, "bad spec"),
+        (("next", "61 * * * *"), validate_spec, "61 * * * *"),
+        (("next", "@every 0s", "--count", "2"), validate_spec, "@every 0s"),
+        (("next", "0 0 31 2 *"), validate_spec, "0 0 31 2 *"),
+        (("next", "* * * * *", "--timezone", "Mars/Base"), get_timezone, "Mars/Base"),
+        (("prune", "--older-than", "3x"), parse_duration, "3x"),
+    ],
+)
+def test_bad_input__spec_zone_and_duration_errors_exit_2(args, func, value):
+    message = error_of(func, value)
+    assert repr(value) in message  # the line names what is wrong
+    assert scheduler_fails(*args) == ("", f"scheduler {args[0]}: {message}\n")
+
+
+@pytest.mark.django_db
+def test_bad_input__changes_nothing():
+    scheduler_fails("pause", "nope")
+    scheduler_fails("trigger", "nope")
+    assert not Run.objects.exists() and not ScheduledJob.objects.exists()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("args", "code", "stdout", "stderr"),
+    [
+        (
+            ["next", "bad spec"],
+            2,
+            "",
+            f"scheduler next: {error_of(validate_spec, 'bad spec')}\n",
+        ),
+        (["next", "@yearly", "--count", "2", "--timezone", "Asia/Tokyo"], 0, None, ""),
+        (
+            ["next", "* * * * *", "--count", "many"],
+            2,
+            "",
+            "__main__.py scheduler next: error: argument --count: invalid int value: 'many'\n",
+        ),
+    ],
+)
+def test_subprocess__exit_status_and_stderr(args, code, stdout, stderr):
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "django",
+            "scheduler",
+            *args,
+            "--settings",
+            "tests.settings",
+        ],
+        cwd=ROOT,
+        env={**os.environ, "TOGO_TEST_DB": "sqlite", "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert (result.returncode, result.stderr) == (code, stderr)
+    if stdout is not None:
+        assert result.stdout == stdout
+    else:
+        lines = result.stdout.splitlines()
+        assert len(lines) == 2
+        assert all(
+            line.startswith("20") and line.endswith("-01-01T00:00:00+09:00")
+            for line in lines
+        )

@@ -1,0 +1,397 @@
+"""Declared schedules: the ``SCHEDULE`` setting's shapes, and syncing them to the database."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from django_togo_scheduler.declared import (
+    declared_schedules,
+    setting_entries,
+    sync_declared,
+)
+from django_togo_scheduler.exceptions import (
+    ImproperlyConfiguredSchedule,
+    InvalidDuration,
+    InvalidSpec,
+    InvalidTimezone,
+    TogoSchedulerError,
+    UnknownJob,
+)
+from django_togo_scheduler.models import ScheduledJob
+from django_togo_scheduler.registry import job
+from django_togo_scheduler.specs import get_timezone, parse_duration, validate_spec
+
+
+def error_of(func, value):
+    """The message specs.py gives for a bad value (its wording is specs.py's business)."""
+    with pytest.raises(TogoSchedulerError) as excinfo:
+        func(value)
+    return str(excinfo.value)
+
+
+@pytest.fixture
+def declared(registry):
+    """``togo.code`` declares a schedule in code; ``togo.plain`` declares none."""
+    job("togo.code", schedule="*/15 * * * *", timezone="Asia/Tokyo", queue="low")(
+        lambda ctx: None
+    )
+    job("togo.plain")(lambda ctx: None)
+    return registry
+
+
+def rows():
+    return {
+        job.name: (
+            job.spec,
+            job.timezone,
+            job.queue,
+            job.timeout,
+            job.catchup,
+            job.paused,
+            job.next_run_at,
+        )
+        for job in ScheduledJob.objects.all()
+    }
+
+
+# setting_entries
+
+
+@pytest.mark.parametrize(
+    ("value", "entries"),
+    [
+        (None, {}),
+        ({}, {}),
+        ({"a": "@daily"}, {"a": ("@daily", {})}),
+        (
+            {"a": {"spec": "0 7 * * 1", "timezone": "Europe/Berlin", "queue": "low"}},
+            {"a": ("0 7 * * 1", {"timezone": "Europe/Berlin", "queue": "low"})},
+        ),
+        (
+            {"a": {"spec": "@hourly"}, "b": "* * * * *"},
+            {"a": ("@hourly", {}), "b": ("* * * * *", {})},
+        ),
+        # Specs and options are validated where they are used, not here.
+        (
+            {"a": {"spec": "not a spec", "colour": 1}},
+            {"a": ("not a spec", {"colour": 1})},
+        ),
+    ],
+)
+def test_setting_entries__shapes(value, entries):
+    assert setting_entries(value) == entries
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        (["a"], "TOGO_SCHEDULER['SCHEDULE'] must be a dict of name -> spec, not list."),
+        (
+            "@daily",
+            "TOGO_SCHEDULER['SCHEDULE'] must be a dict of name -> spec, not str.",
+        ),
+        ({1: "@daily"}, "SCHEDULE: job name 1 must be a non-empty string."),
+        ({"": "@daily"}, "SCHEDULE: job name '' must be a non-empty string."),
+        (
+            {"a": 5},
+            "SCHEDULE['a'] must be a spec string or a dict with a 'spec' string, not 5.",
+        ),
+        (
+            {"a": None},
+            "SCHEDULE['a'] must be a spec string or a dict with a 'spec' string, not None.",
+        ),
+        (
+            {"a": {"timezone": "UTC"}},
+            "SCHEDULE['a'] must be a spec string or a dict with a 'spec' string, not {'timezone': 'UTC'}.",
+        ),
+        (
+            {"a": {"spec": 5}},
+            "SCHEDULE['a'] must be a spec string or a dict with a 'spec' string, not {'spec': 5}.",
+        ),
+        (
+            {"a": ("@daily", {})},
+            "SCHEDULE['a'] must be a spec string or a dict with a 'spec' string, not ('@daily', {}).",
+        ),
+    ],
+)
+def test_setting_entries__wrong_shapes_raise(value, message):
+    with pytest.raises(ImproperlyConfiguredSchedule) as excinfo:
+        setting_entries(value)
+    assert str(excinfo.value) == message
+    assert isinstance(excinfo.value, ValueError)
+
+
+# declared_schedules
+
+
+def test_declared_schedules__decorator_and_setting_setting_wins(declared, settings):
+    settings.TOGO_SCHEDULER = {
+        "SCHEDULE": {
+            "togo.code": {"spec": "@hourly", "catchup": "none"},
+            "testapp.noop": "@daily",
+        }
+    }
+
+    assert declared_schedules() == {
+        "togo.code": ("@hourly", {"catchup": "none"}),
+        "testapp.noop": ("@daily", {}),
+    }
+
+
+def test_declared_schedules__decorator_only(declared, settings):
+    settings.TOGO_SCHEDULER = {}
+
+    assert declared_schedules() == {
+        "togo.code": ("*/15 * * * *", {"timezone": "Asia/Tokyo", "queue": "low"})
+    }
+
+
+# sync_declared
+
+
+@pytest.mark.django_db
+def test_sync_declared__creates_with_first_slot_after_now(declared, settings, now):
+    settings.TOGO_SCHEDULER = {
+        "SCHEDULE": {"testapp.noop": {"spec": "0 7 * * *", "timeout": 60}}
+    }
+
+    synced = sync_declared(now)
+
+    assert [job.name for job in synced] == ["testapp.noop", "togo.code"]
+    assert rows() == {
+        "togo.code": (
+            "*/15 * * * *",
+            "Asia/Tokyo",
+            "low",
+            None,
+            "latest",
+            False,
+            now + timedelta(minutes=15),
+        ),
+        "testapp.noop": (
+            "0 7 * * *",
+            "",
+            "",
+            60,
+            "latest",
+            False,
+            datetime(2026, 11, 28, 7, tzinfo=UTC),
+        ),
+    }
+
+
+@pytest.mark.django_db
+def test_sync_declared__again_never_duplicates_nor_moves_the_pending_slot(
+    declared, settings, now
+):
+    settings.TOGO_SCHEDULER = {"SCHEDULE": {"testapp.noop": "@hourly"}}
+    sync_declared(now)
+    pks = dict(ScheduledJob.objects.values_list("name", "pk"))
+    before = rows()
+
+    sync_declared(now + timedelta(minutes=40))
+    sync_declared(now + timedelta(minutes=50))
+
+    assert dict(ScheduledJob.objects.values_list("name", "pk")) == pks
+    assert rows() == before
+
+
+@pytest.mark.django_db
+def test_sync_declared__keeps_paused_as_in_the_database(declared, settings, now):
+    settings.TOGO_SCHEDULER = {"SCHEDULE": {"testapp.noop": "@hourly"}}
+    ScheduledJob.objects.create(
+        name="testapp.noop",
+        spec="@daily",
+        paused=True,
+        paused_reason="on hold",
+        next_run_at=now,
+    )
+
+    sync_declared(now)
+
+    job = ScheduledJob.objects.get(name="testapp.noop")
+    assert (job.spec, job.paused, job.paused_reason) == ("@hourly", True, "on hold")
+
+
+@pytest.mark.django_db
+def test_sync_declared__unpaused_stays_unpaused(declared, settings, now):
+    settings.TOGO_SCHEDULER = {}
+    ScheduledJob.objects.create(
+        name="togo.code", spec="@daily", paused=False, next_run_at=now
+    )
+
+    sync_declared(now)
+
+    assert ScheduledJob.objects.get(name="togo.code").paused is False
+
+
+@pytest.mark.django_db
+def test_sync_declared__keeps_next_run_at_when_unchanged(declared, settings, now):
+    settings.TOGO_SCHEDULER = {}
+    overdue = now - timedelta(minutes=45)
+    ScheduledJob.objects.create(
+        name="togo.code",
+        spec="*/15 * * * *",
+        timezone="Asia/Tokyo",
+        queue="low",
+        next_run_at=overdue,
+    )
+
+    sync_declared(now)
+
+    assert ScheduledJob.objects.get().next_run_at == overdue
+
+
+@pytest.mark.django_db
+def test_sync_declared__option_change_updates_without_moving_the_slot(
+    declared, settings, now
+):
+    settings.TOGO_SCHEDULER = {}
+    overdue = now - timedelta(minutes=45)
+    ScheduledJob.objects.create(
+        name="togo.code",
+        spec="*/15 * * * *",
+        timezone="Asia/Tokyo",
+        queue="high",
+        timeout=5,
+        next_run_at=overdue,
+    )
+
+    sync_declared(now)
+
+    job = ScheduledJob.objects.get()
+    assert (job.queue, job.timeout, job.next_run_at) == ("low", None, overdue)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("spec", "timezone", "next_run_at"),
+    [
+        ("0 * * * *", "Asia/Tokyo", datetime(2026, 11, 27, 13, tzinfo=UTC)),
+        # Same spec, another zone: the slot moves too. 21:00 in Tokyo is 12:00 UTC.
+        ("*/15 * * * *", "", datetime(2026, 11, 27, 12, 15, tzinfo=UTC)),
+    ],
+)
+def test_sync_declared__recomputes_next_run_at_when_the_spec_or_zone_changes(
+    declared, settings, now, spec, timezone, next_run_at
+):
+    options = {"timezone": timezone, "queue": "low"} if timezone else {"queue": "low"}
+    settings.TOGO_SCHEDULER = {"SCHEDULE": {"togo.code": {"spec": spec, **options}}}
+    ScheduledJob.objects.create(
+        name="togo.code",
+        spec="*/15 * * * *",
+        timezone="Asia/Tokyo",
+        queue="low",
+        next_run_at=now - timedelta(days=2),
+    )
+
+    sync_declared(now)
+
+    job = ScheduledJob.objects.get()
+    assert (job.spec, job.timezone, job.next_run_at) == (spec, timezone, next_run_at)
+
+
+@pytest.mark.django_db
+def test_sync_declared__normalises_the_spec(declared, settings, now):
+    settings.TOGO_SCHEDULER = {"SCHEDULE": {"testapp.noop": "  0   7 * *  * "}}
+
+    sync_declared(now)
+    sync_declared(now)
+
+    assert list(
+        ScheduledJob.objects.filter(name="testapp.noop").values_list("spec", flat=True)
+    ) == ["0 7 * * *"]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("schedule", "error", "message"),
+    [
+        (
+            {"zz.unknown": "@daily"},
+            UnknownJob,
+            "SCHEDULE['zz.unknown']: No job handler is registered under the name 'zz.unknown'.",
+        ),
+        (
+            {"zz.bad": "nonsense"},
+            UnknownJob,
+            "SCHEDULE['zz.bad']: No job handler is registered under the name 'zz.bad'.",
+        ),
+        (
+            {"testapp.slow": "0 0 30 2 *"},
+            InvalidSpec,
+            f"SCHEDULE['testapp.slow']: {error_of(validate_spec, '0 0 30 2 *')}",
+        ),
+        (
+            {"testapp.slow": {"spec": "@daily", "timezone": "Moon/Base"}},
+            InvalidTimezone,
+            f"SCHEDULE['testapp.slow']: {error_of(get_timezone, 'Moon/Base')}",
+        ),
+        (
+            {"testapp.slow": {"spec": "@daily", "catchup": "sometimes"}},
+            ValueError,
+            "SCHEDULE['testapp.slow']: catchup must be one of ['latest', 'none', 'all'], not 'sometimes'.",
+        ),
+        (
+            {"testapp.slow": {"spec": "@daily", "timeout": -1}},
+            ValueError,
+            "SCHEDULE['testapp.slow']: timeout must be a positive number of seconds, not -1.",
+        ),
+        (
+            {"testapp.slow": {"spec": "@daily", "max_age": "a while"}},
+            InvalidDuration,
+            f"SCHEDULE['testapp.slow']: {error_of(parse_duration, 'a while')}",
+        ),
+        (
+            {"testapp.slow": {"spec": "@daily", "colour": "red"}},
+            ValueError,
+            "SCHEDULE['testapp.slow']: unknown options ['colour'].",
+        ),
+        (
+            {"testapp.slow": 7},
+            ImproperlyConfiguredSchedule,
+            "SCHEDULE['testapp.slow'] must be a spec string or a dict with a 'spec' string, not 7.",
+        ),
+    ],
+)
+def test_sync_declared__validates_everything_before_writing_anything(
+    declared, settings, now, schedule, error, message
+):
+    # "testapp.noop" sorts before every bad name, "togo.code" after; neither is written.
+    settings.TOGO_SCHEDULER = {"SCHEDULE": {"testapp.noop": "@hourly", **schedule}}
+    existing = ScheduledJob.objects.create(
+        name="togo.code", spec="@daily", next_run_at=now
+    )
+
+    with pytest.raises(error) as excinfo:
+        sync_declared(now)
+
+    assert str(excinfo.value) == message
+    assert list(ScheduledJob.objects.values_list("name", "spec", "queue")) == [
+        ("togo.code", "@daily", "")
+    ]
+    assert ScheduledJob.objects.get().next_run_at == existing.next_run_at
+
+
+@pytest.mark.django_db
+def test_sync_declared__a_failed_write_rolls_back_the_others(
+    declared, settings, now, monkeypatch
+):
+    from django_togo_scheduler import service
+
+    settings.TOGO_SCHEDULER = {"SCHEDULE": {"testapp.noop": "@hourly"}}
+    real = service.upsert_schedule
+
+    def upsert(name, *args):
+        if name == "togo.code":
+            raise RuntimeError("database went away")
+        return real(name, *args)
+
+    monkeypatch.setattr(service, "upsert_schedule", upsert)
+
+    with pytest.raises(RuntimeError):
+        sync_declared(now)
+
+    assert not ScheduledJob.objects.exists()

@@ -1,0 +1,372 @@
+"""The job registry: register, look up, the ``job`` decorator, autodiscovery."""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import sys
+
+import pytest
+
+from django_togo_scheduler import AlreadyRegistered, InvalidSpec, UnknownJob
+from django_togo_scheduler.registry import (
+    JobSpec,
+    Registry,
+    autodiscover,
+    job,
+    register,
+    registered,
+)
+
+
+@pytest.fixture
+def fresh():
+    """An empty Registry of our own."""
+    return Registry()
+
+
+def handler(ctx):
+    """A module-level handler, for default names."""
+
+
+def other(ctx):
+    """Another handler."""
+
+
+def same_source_twice(source, filename="/project/app/jobs.py"):
+    """The function ``handler`` as two imports of one file would define it."""
+    made = []
+    for _ in range(2):
+        namespace: dict[str, object] = {}
+        exec(compile(source, filename, "exec"), namespace)
+        made.append(namespace["handler"])
+    return made
+
+
+# register, get, registered
+
+
+def test_register__then_get_and_is_registered(fresh):
+    spec = fresh.register("reports.daily", handler)
+
+    assert spec == JobSpec("reports.daily", handler, None, {})
+    assert fresh.get("reports.daily") is spec
+    assert fresh.is_registered("reports.daily")
+    assert not fresh.is_registered("reports.weekly")
+    assert fresh.names() == ["reports.daily"]
+
+
+def test_get__unknown_name_raises_unknown_job(fresh):
+    with pytest.raises(UnknownJob) as excinfo:
+        fresh.get("nope")
+
+    assert str(excinfo.value) == "No job handler is registered under the name 'nope'."
+    assert isinstance(excinfo.value, LookupError)
+
+
+def test_register__another_function_under_a_taken_name_raises(fresh):
+    fresh.register("reports.daily", handler)
+
+    with pytest.raises(AlreadyRegistered) as excinfo:
+        fresh.register("reports.daily", other)
+
+    assert isinstance(excinfo.value, ValueError)
+    assert (
+        str(excinfo.value)
+        == f"Job name 'reports.daily' is already registered to {handler!r}."
+    )
+    assert fresh.get("reports.daily").func is handler
+
+
+def test_register__two_lambdas_of_one_module_are_different_functions(fresh):
+    first = lambda ctx: 1  # noqa: E731
+    second = lambda ctx: 2  # noqa: E731
+    fresh.register("lambdas", first)
+
+    with pytest.raises(AlreadyRegistered):
+        fresh.register("lambdas", second)
+
+    assert fresh.get("lambdas").func is first
+
+
+def test_register__same_function_again_is_a_noop(fresh):
+    spec = fresh.register("reports.daily", handler)
+
+    assert fresh.register("reports.daily", handler) == spec
+    assert fresh.names() == ["reports.daily"]
+
+
+def test_register__same_definition_imported_twice_is_a_noop(fresh):
+    first, second = same_source_twice("def handler(ctx):\n    pass\n")
+    assert first is not second
+    fresh.register("jobs.handler", first)
+
+    fresh.register("jobs.handler", second)
+
+    assert fresh.is_registered("jobs.handler")
+
+
+def test_register__same_name_in_another_file_is_another_function(fresh):
+    (first, _) = same_source_twice(
+        "def handler(ctx):\n    pass\n", "/project/a/jobs.py"
+    )
+    (second, _) = same_source_twice(
+        "def handler(ctx):\n    pass\n", "/project/b/jobs.py"
+    )
+    fresh.register("jobs.handler", first)
+
+    with pytest.raises(AlreadyRegistered):
+        fresh.register("jobs.handler", second)
+
+
+def test_register__plain_reregistration_keeps_the_declared_schedule(fresh):
+    declared = fresh.register(
+        "reports.daily", handler, schedule="@daily", options={"queue": "low"}
+    )
+
+    assert fresh.register("reports.daily", handler) is declared
+    assert fresh.get("reports.daily").schedule == "@daily"
+
+
+@pytest.mark.parametrize("name", ["", "   ", None, 5])
+def test_register__name_must_be_a_non_empty_string(fresh, name):
+    with pytest.raises(ValueError, match="Job name must be a non-empty string"):
+        fresh.register(name, handler)
+
+    assert fresh.names() == []
+
+
+def test_register__handler_must_be_callable(fresh):
+    with pytest.raises(TypeError, match="is not callable"):
+        fresh.register("reports.daily", "handler")
+
+
+def test_register__schedule_is_validated_and_normalised(fresh):
+    spec = fresh.register("reports.daily", handler, schedule="  0  7 * * 1-5 ")
+
+    assert spec.schedule == "0 7 * * 1-5"
+
+
+def test_register__invalid_schedule_raises_invalid_spec_and_registers_nothing(fresh):
+    with pytest.raises(InvalidSpec, match="'0 25 \\* \\* \\*'"):
+        fresh.register("reports.daily", handler, schedule="0 25 * * *")
+
+    assert not fresh.is_registered("reports.daily")
+
+
+def test_register__unknown_option_raises_value_error_and_registers_nothing(fresh):
+    with pytest.raises(ValueError) as excinfo:
+        fresh.register(
+            "reports.daily",
+            handler,
+            schedule="@daily",
+            options={"retries": 3, "queue": "low"},
+        )
+
+    assert (
+        str(excinfo.value)
+        == "Job 'reports.daily': unknown schedule options ['retries']."
+    )
+    assert not fresh.is_registered("reports.daily")
+
+
+def test_registry__declared_lists_jobs_with_a_schedule_by_name(fresh):
+    fresh.register("b.job", handler, schedule="@hourly")
+    fresh.register(
+        "a.job", other, schedule="@daily", options={"timezone": "Europe/Paris"}
+    )
+    fresh.register("c.job", lambda: None)
+
+    assert [(spec.name, spec.schedule, spec.options) for spec in fresh.declared()] == [
+        ("a.job", "@daily", {"timezone": "Europe/Paris"}),
+        ("b.job", "@hourly", {}),
+    ]
+
+
+def test_registry__unregister_clear_snapshot_restore(fresh):
+    fresh.register("a.job", handler)
+    fresh.register("b.job", other)
+    snapshot = fresh.snapshot()
+
+    fresh.unregister("a.job")
+    fresh.unregister("a.job")  # absent: no-op
+    assert fresh.names() == ["b.job"]
+    fresh.clear()
+    assert fresh.names() == []
+    fresh.restore(snapshot)
+    assert fresh.names() == ["a.job", "b.job"]
+
+
+# the module-level API (the global registry)
+
+
+def test_register_and_registered__module_level(registry):
+    register("togo.module_level", handler)
+    assert registered("togo.module_level")
+    assert not registered("togo.never")
+    assert registry.get("togo.module_level").func is handler
+
+
+def test_register__module_level_duplicate_raises_value_error(registry):
+    register("togo.module_level", handler)
+
+    with pytest.raises(ValueError, match="already registered"):
+        register("togo.module_level", other)
+    register("togo.module_level", handler)
+
+
+# the job decorator
+
+
+def test_job__name_defaults_to_module_and_qualname(registry):
+    def nested(ctx):
+        pass
+
+    assert job()(handler) is handler
+    assert job()(nested) is nested
+
+    assert registered("tests.test_registry.handler")
+    assert registered(
+        "tests.test_registry.test_job__name_defaults_to_module_and_qualname.<locals>.nested"
+    )
+
+
+def test_job__without_parentheses(registry):
+    @job
+    def bare(ctx):
+        pass
+
+    assert bare.__name__ == "bare"
+    spec = registry.get(
+        "tests.test_registry.test_job__without_parentheses.<locals>.bare"
+    )
+    assert (spec.func, spec.schedule) == (bare, None)
+
+
+def test_job__explicit_name_plain(registry):
+    @job("togo.plain")
+    def plain(ctx):
+        return "result"
+
+    assert plain(None) == "result"
+    assert registry.get("togo.plain") == JobSpec("togo.plain", plain, None, {})
+    assert "togo.plain" not in [spec.name for spec in registry.declared()]
+
+
+def test_job__with_schedule_and_options(registry):
+    @job(
+        "togo.report",
+        schedule="0 7 * * 1",
+        timezone="Europe/Berlin",
+        queue="low",
+        timeout=60,
+        catchup="none",
+    )
+    def report(ctx):
+        pass
+
+    spec = registry.get("togo.report")
+    assert (spec.func, spec.schedule, spec.options) == (
+        report,
+        "0 7 * * 1",
+        {"timezone": "Europe/Berlin", "queue": "low", "timeout": 60, "catchup": "none"},
+    )
+    assert spec in registry.declared()
+
+
+def test_job__invalid_schedule_raises_invalid_spec(registry):
+    with pytest.raises(InvalidSpec):
+
+        @job("togo.bad", schedule="every day")
+        def bad(ctx):
+            pass
+
+    assert not registered("togo.bad")
+
+
+def test_job__unknown_option_raises_value_error(registry):
+    with pytest.raises(ValueError, match=r"unknown schedule options \['colour'\]"):
+        job("togo.bad", schedule="@daily", colour="red")(handler)
+
+    assert not registered("togo.bad")
+
+
+def test_job__same_name_on_another_function_raises(registry):
+    job("togo.twice")(handler)
+
+    with pytest.raises(AlreadyRegistered):
+        job("togo.twice")(other)
+
+
+# takes_context
+
+
+class CallableHandler:
+    def __call__(self, ctx):
+        pass
+
+    def method(self, ctx):
+        pass
+
+    def no_params(self):
+        pass
+
+
+def two(first, ctx):
+    pass
+
+
+@pytest.mark.parametrize(
+    ("func", "expected"),
+    [
+        (handler, True),
+        (lambda: None, False),
+        (lambda ctx=None: None, True),
+        (lambda *args: None, True),
+        (lambda **kwargs: None, False),
+        (lambda *, option=1: None, False),
+        (CallableHandler(), True),
+        (CallableHandler().method, True),
+        (CallableHandler().no_params, False),
+        (functools.partial(two, 1), True),
+        (functools.partial(two, 1, 2), False),
+        (len, True),
+        (max, True),  # a builtin without a signature: assume it takes the context
+    ],
+)
+def test_takes_context(func, expected):
+    assert JobSpec("x", func).takes_context is expected
+
+
+# autodiscover
+
+
+def test_autodiscover__imported_the_test_apps_jobs_module():
+    assert "tests.testapp.jobs" in sys.modules
+    assert registered("testapp.noop")
+    from django_togo_scheduler.registry import registry
+
+    spec = registry.get("testapp.no_args")
+    assert (spec.func.__module__, spec.takes_context) == ("tests.testapp.jobs", False)
+
+
+def test_autodiscover__again_and_after_a_reload_is_harmless(registry):
+    before = registry.names()
+
+    autodiscover("jobs")
+    importlib.reload(sys.modules["tests.testapp.jobs"])
+
+    assert registry.names() == before
+
+
+def test_autodiscover__none_imports_nothing(registry, monkeypatch):
+    imported: list[str] = []
+    monkeypatch.setattr(
+        "django_togo_scheduler.registry.autodiscover_modules", imported.append
+    )
+
+    autodiscover(None)
+    autodiscover("")
+    autodiscover("tasks")
+
+    assert imported == ["tasks"]
