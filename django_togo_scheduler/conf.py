@@ -37,15 +37,19 @@ DEFAULTS: dict[str, Any] = {
 class Settings:
     """Typed access to the keys of ``settings.TOGO_SCHEDULER`` with their defaults."""
 
+    @staticmethod
+    def _user() -> dict[str, Any]:
+        # A setting of the wrong type reads as empty here; check E001 reports it.
+        user = getattr(settings, SETTING_NAME, None)
+        return user if isinstance(user, dict) else {}
+
     def _get(self, key: str) -> Any:
-        user = getattr(settings, SETTING_NAME, None) or {}
-        return user.get(key, DEFAULTS[key])
+        return self._user().get(key, DEFAULTS[key])
 
     @property
     def user_keys(self) -> set[str]:
         """The keys the project set, to warn about unknown ones."""
-        user = getattr(settings, SETTING_NAME, None) or {}
-        return set(user) if isinstance(user, dict) else set()
+        return set(self._user())
 
     @property
     def QUEUE(self) -> str | None:

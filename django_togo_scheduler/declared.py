@@ -6,6 +6,7 @@ over the decorator for the same name.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -16,6 +17,8 @@ from .conf import app_settings
 from .exceptions import ImproperlyConfiguredSchedule, TogoSchedulerError
 from .models import ScheduledJob
 from .registry import registry
+
+logger = logging.getLogger(__name__)
 
 
 def setting_entries(value: Any) -> dict[str, tuple[str, dict[str, Any]]]:
@@ -73,10 +76,18 @@ def sync_declared(now: datetime) -> list[ScheduledJob]:
         where = f"SCHEDULE[{name!r}]" if name in in_setting else f"@job({name!r})"
         _validate(name, spec, options, where)
     with transaction.atomic():
-        return [
-            upsert_schedule(name, spec, options, now)
+        synced = [
+            upsert_schedule(name, spec, options, now, declared=True)
             for name, (spec, options) in sorted(declared.items())
         ]
+        # A declaration removed from the code or the setting removes its
+        # schedule (the run history stays); schedules made through the Service
+        # API or the admin are not declared and are left alone.
+        gone = ScheduledJob.objects.filter(declared=True).exclude(name__in=list(declared))
+        for name in gone.values_list("name", flat=True):
+            logger.info("Declared schedule %r is no longer declared; removing it.", name)
+        gone.delete()
+    return synced
 
 
 def _validate(name: str, spec: str, options: dict[str, Any], where: str) -> None:

@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.core.exceptions import ValidationError
+from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
@@ -42,11 +43,16 @@ class ScheduledJob(models.Model):
     paused = models.BooleanField(_("paused"), default=False)
     paused_reason = models.TextField(_("pause reason"), blank=True, default="")
     queue = models.CharField(_("queue"), max_length=100, blank=True, default="")
-    timeout = models.PositiveIntegerField(_("timeout (seconds)"), null=True, blank=True)
+    timeout = models.PositiveIntegerField(
+        _("timeout (seconds)"), null=True, blank=True, validators=[MinValueValidator(1)]
+    )
     catchup = models.CharField(
         _("catch-up"), max_length=10, choices=Catchup.choices, default=Catchup.LATEST
     )
     max_age = models.CharField(_("max age"), max_length=32, blank=True, default="")
+    # Declared in code (@job(schedule=...)) or the SCHEDULE setting: runscheduler
+    # keeps it in step with the declaration, and removes it with the declaration.
+    declared = models.BooleanField(_("declared in code or settings"), default=False)
     next_run_at = models.DateTimeField(_("next run at"), null=True, blank=True)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
@@ -164,10 +170,8 @@ class Run(models.Model):
 
     @property
     def duration(self) -> timedelta | None:
-        """How long the run took (so far, while running); None before it started."""
-        if self.started_at is None:
-            return None
-        if self.finished_at is None:
+        """How long the run took; None until it has finished."""
+        if self.started_at is None or self.finished_at is None:
             return None
         return self.finished_at - self.started_at
 

@@ -58,7 +58,9 @@ def first_slot(spec: str, timezone: str, now: datetime) -> datetime:
     return parse_spec(spec).next_after(now, tz)
 
 
-def upsert_schedule(name: str, spec: str, options: dict[str, Any], now: datetime) -> ScheduledJob:
+def upsert_schedule(
+    name: str, spec: str, options: dict[str, Any], now: datetime, *, declared: bool = False
+) -> ScheduledJob:
     """Create or update the schedule ``name``, keeping ``paused`` as it is.
 
     ``next_run_at`` is recomputed only when the spec or zone changed: a
@@ -70,6 +72,7 @@ def upsert_schedule(name: str, spec: str, options: dict[str, Any], now: datetime
         job = ScheduledJob.objects.select_for_update().filter(name=name).first()
         if job is None:
             job = ScheduledJob(name=name)
+        fields["declared"] = declared
         moved = job._state.adding or job.spec != spec or job.timezone != fields["timezone"]
         changed = moved or any(getattr(job, key) != value for key, value in fields.items())
         job.spec = spec

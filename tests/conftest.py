@@ -72,3 +72,13 @@ def is_postgres():
     from django.db import connection
 
     return connection.vendor == "postgresql"
+
+
+@pytest.fixture(autouse=True)
+def fresh_service():
+    """Each test gets a new process-wide Service (stop flag, last tick)."""
+    from django_togo_scheduler.service import get_scheduler
+
+    get_scheduler.cache_clear()
+    yield
+    get_scheduler.cache_clear()

@@ -384,10 +384,10 @@ def test_sync_declared__a_failed_write_rolls_back_the_others(
     settings.TOGO_SCHEDULER = {"SCHEDULE": {"testapp.noop": "@hourly"}}
     real = service.upsert_schedule
 
-    def upsert(name, *args):
+    def upsert(name, *args, **kwargs):
         if name == "togo.code":
             raise RuntimeError("database went away")
-        return real(name, *args)
+        return real(name, *args, **kwargs)
 
     monkeypatch.setattr(service, "upsert_schedule", upsert)
 
@@ -395,3 +395,26 @@ def test_sync_declared__a_failed_write_rolls_back_the_others(
         sync_declared(now)
 
     assert not ScheduledJob.objects.exists()
+
+
+@pytest.mark.django_db
+def test_sync_declared__a_removed_declaration_removes_its_schedule_only(registry, settings):
+    from django_togo_scheduler.declared import sync_declared as sync
+    from django_togo_scheduler.models import Run, ScheduledJob
+    from django_togo_scheduler.service import Service
+
+    registry.register("test.kept", lambda: None)
+    registry.register("test.dropped", lambda: None)
+    registry.register("test.manual", lambda: None)
+    settings.TOGO_SCHEDULER = {"QUEUE": None, "SCHEDULE": {"test.kept": "* * * * *", "test.dropped": "@hourly"}}
+    now = datetime.now(UTC)
+    sync(now)
+    Service().schedule("test.manual", "@daily")
+    Run.objects.create(job="test.dropped", status="done")
+    assert set(ScheduledJob.objects.filter(declared=True).values_list("name", flat=True)) == {"test.kept", "test.dropped"}
+
+    settings.TOGO_SCHEDULER = {"QUEUE": None, "SCHEDULE": {"test.kept": "* * * * *"}}
+    sync(now)
+
+    assert sorted(ScheduledJob.objects.values_list("name", flat=True)) == ["test.kept", "test.manual"]
+    assert Run.objects.filter(job="test.dropped").count() == 1
