@@ -36,7 +36,14 @@ def run_tests(session: nox.Session, django: str) -> None:
     for database in DATABASES:
         session.log(f"--- database: {database}")
         session.run(
-            "python", "-m", "coverage", "run", "-p", "-m", "pytest", *session.posargs,
+            "python",
+            "-m",
+            "coverage",
+            "run",
+            "-p",
+            "-m",
+            "pytest",
+            *session.posargs,
             env={"TOGO_TEST_DB": database},
         )
     session.run("python", "-m", "coverage", "combine", success_codes=[0, 1])

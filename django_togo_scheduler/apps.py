@@ -20,5 +20,9 @@ class TogoSchedulerConfig(AppConfig):
         from .registry import autodiscover
 
         autodiscover(app_settings.AUTODISCOVER)
-        for check in (togo_checks.check_settings, togo_checks.check_schedule, togo_checks.check_queue):
+        for check in (
+            togo_checks.check_settings,
+            togo_checks.check_schedule,
+            togo_checks.check_queue,
+        ):
             checks.register(check, "django_togo_scheduler")

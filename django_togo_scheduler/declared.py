@@ -83,9 +83,13 @@ def sync_declared(now: datetime) -> list[ScheduledJob]:
         # A declaration removed from the code or the setting removes its
         # schedule (the run history stays); schedules made through the Service
         # API or the admin are not declared and are left alone.
-        gone = ScheduledJob.objects.filter(declared=True).exclude(name__in=list(declared))
+        gone = ScheduledJob.objects.filter(declared=True).exclude(
+            name__in=list(declared)
+        )
         for name in gone.values_list("name", flat=True):
-            logger.info("Declared schedule %r is no longer declared; removing it.", name)
+            logger.info(
+                "Declared schedule %r is no longer declared; removing it.", name
+            )
         gone.delete()
     return synced
 

@@ -97,7 +97,9 @@ def _claim_batch(now: datetime, state: EngineState) -> tuple[int, list[Run]]:
     return len(jobs), created
 
 
-def _plan_jobs(jobs: list[ScheduledJob], now: datetime, state: EngineState) -> dict[int, Plan]:
+def _plan_jobs(
+    jobs: list[ScheduledJob], now: datetime, state: EngineState
+) -> dict[int, Plan]:
     plans: dict[int, Plan] = {}
     window_text = app_settings.CATCHUP_WINDOW
     window = parse_duration(window_text) if window_text else None
@@ -172,7 +174,10 @@ def _build_runs(
 
     names = [job.name for job in jobs if job.pk in plans]
     busy = set(
-        Run.objects.using(alias).in_flight().filter(job__in=names).values_list("job", flat=True)
+        Run.objects.using(alias)
+        .in_flight()
+        .filter(job__in=names)
+        .values_list("job", flat=True)
     )
     runs: list[Run] = []
     for job in jobs:
@@ -190,7 +195,9 @@ def _build_runs(
                 Run(
                     job=job.name,
                     scheduled_for=slot.at,
-                    trigger=Run.Trigger.CATCHUP if slot.catchup else Run.Trigger.SCHEDULE,
+                    trigger=Run.Trigger.CATCHUP
+                    if slot.catchup
+                    else Run.Trigger.SCHEDULE,
                     status=Run.Status.SKIPPED if skipped else Run.Status.QUEUED,
                     error=SKIP_REASON if skipped else "",
                     finished_at=now if skipped else None,
@@ -259,7 +266,9 @@ def dispatch_pending(now: datetime, dispatcher: Dispatcher) -> list[Run]:
                 break
             ready = _ready_runs(alias, batch)
             Run.objects.using(alias).filter(pk__in=[r.pk for r in ready]).update(
-                dispatched_at=now, heartbeat_at=now, dispatch_count=F("dispatch_count") + 1
+                dispatched_at=now,
+                heartbeat_at=now,
+                dispatch_count=F("dispatch_count") + 1,
             )
         for run in ready:
             run.dispatched_at = run.heartbeat_at = now
@@ -276,7 +285,9 @@ def dispatch_now(run: Run, now: datetime, dispatcher: Dispatcher) -> bool:
     """Hand one queued run to ``dispatcher`` at once (a manual trigger through RQ)."""
     applied = Run.objects.filter(
         pk=run.pk, status=Run.Status.QUEUED, dispatched_at__isnull=True
-    ).update(dispatched_at=now, heartbeat_at=now, dispatch_count=F("dispatch_count") + 1)
+    ).update(
+        dispatched_at=now, heartbeat_at=now, dispatch_count=F("dispatch_count") + 1
+    )
     if applied:
         run.dispatched_at = run.heartbeat_at = now
         run.dispatch_count += 1
@@ -306,9 +317,9 @@ def prune(now: datetime, older_than: timedelta) -> int:
     total = 0
     while True:
         pks = list(
-            Run.objects.finished().filter(finished_at__lt=cutoff).values_list("pk", flat=True)[
-                :5000
-            ]
+            Run.objects.finished()
+            .filter(finished_at__lt=cutoff)
+            .values_list("pk", flat=True)[:5000]
         )
         if not pks:
             return total

@@ -153,7 +153,12 @@ def _call_handler(run: Run) -> str:
         else:
             spec.func()
     except Exception:
-        logger.exception("Run %s of %r failed.", run.pk, run.job, extra={"job": run.job, "run_id": run.pk})
+        logger.exception(
+            "Run %s of %r failed.",
+            run.pk,
+            run.job,
+            extra={"job": run.job, "run_id": run.pk},
+        )
         return traceback.format_exc()
     return ""
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from datetime import datetime, timedelta
 
@@ -65,7 +66,9 @@ class SchedulerLoop:
                 sleep = self.run_once()
                 backoff = 1.0
             except DatabaseError:
-                logger.exception("Tick failed on a database error; retrying in %.0f s.", backoff)
+                logger.exception(
+                    "Tick failed on a database error; retrying in %.0f s.", backoff
+                )
                 self._drop_connection()
                 sleep, backoff = backoff, min(backoff * 2, MAX_BACKOFF)
             self.service.wait(sleep)
@@ -81,7 +84,5 @@ class SchedulerLoop:
 
     @staticmethod
     def _drop_connection() -> None:
-        try:
+        with contextlib.suppress(DatabaseError):
             connection.close()
-        except DatabaseError:  # pragma: no cover - closing a dead connection
-            pass

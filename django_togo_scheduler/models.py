@@ -156,7 +156,9 @@ class Run(models.Model):
         constraints = [
             # A slot is claimed once: the last line of defence against a second
             # scheduler recording the same slot.
-            models.UniqueConstraint(fields=["job", "scheduled_for"], name="togo_run_unique_slot"),
+            models.UniqueConstraint(
+                fields=["job", "scheduled_for"], name="togo_run_unique_slot"
+            ),
         ]
         indexes = [
             models.Index(fields=["job", "-id"], name="togo_run_job"),

@@ -15,9 +15,13 @@ from datetime import datetime, timedelta, tzinfo
 
 from .specs import Spec
 
-MISFIRE_GRACE = timedelta(seconds=10)  # how late a slot may be and still count as on time
+MISFIRE_GRACE = timedelta(
+    seconds=10
+)  # how late a slot may be and still count as on time
 _TICK = timedelta(microseconds=1)
-MAX_SLOTS_PER_TICK = 500  # slots one schedule records in one tick; the rest follow next tick
+MAX_SLOTS_PER_TICK = (
+    500  # slots one schedule records in one tick; the rest follow next tick
+)
 
 
 @dataclass(frozen=True)
@@ -69,7 +73,9 @@ def plan_due(
     return Plan(recorded, next_run_at, missed)
 
 
-def _slots_between(spec: Spec, tz: tzinfo, start: datetime, end: datetime) -> list[datetime]:
+def _slots_between(
+    spec: Spec, tz: tzinfo, start: datetime, end: datetime
+) -> list[datetime]:
     # Inclusive of ``start``: the stored next_run_at is itself a slot.
     slots: list[datetime] = []
     for at in spec.iter_after(start - _TICK, tz):

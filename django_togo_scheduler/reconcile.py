@@ -41,7 +41,11 @@ def reconcile(now: datetime, dispatcher: Dispatcher) -> None:
     for run in stale.order_by("id")[:1000]:
         if run.status == Run.Status.RUNNING:
             heartbeat = run.heartbeat_at.isoformat() if run.heartbeat_at else "never"
-            fail_run(run, DEAD_WORKER_ERROR.format(worker=run.worker or "?", heartbeat=heartbeat), now=now)
+            fail_run(
+                run,
+                DEAD_WORKER_ERROR.format(worker=run.worker or "?", heartbeat=heartbeat),
+                now=now,
+            )
         else:
             redispatched = Run.objects.filter(
                 pk=run.pk, status=Run.Status.QUEUED, heartbeat_at=run.heartbeat_at

@@ -40,7 +40,9 @@ def normalise_options(name: str, options: dict[str, Any]) -> dict[str, Any]:
     if timeout is not None and (
         isinstance(timeout, bool) or not isinstance(timeout, int) or timeout < 1
     ):
-        raise ValueError(f"Schedule {name!r}: timeout must be a positive number of seconds, not {timeout!r}.")
+        raise ValueError(
+            f"Schedule {name!r}: timeout must be a positive number of seconds, not {timeout!r}."
+        )
     if fields["catchup"] not in Catchup.values:
         raise ValueError(
             f"Schedule {name!r}: catchup must be one of {Catchup.values}, not {fields['catchup']!r}."
@@ -48,7 +50,9 @@ def normalise_options(name: str, options: dict[str, Any]) -> dict[str, Any]:
     if fields["max_age"]:
         parse_duration(fields["max_age"])
     if not isinstance(fields["queue"], str):
-        raise ValueError(f"Schedule {name!r}: queue must be a string, not {fields['queue']!r}.")
+        raise ValueError(
+            f"Schedule {name!r}: queue must be a string, not {fields['queue']!r}."
+        )
     return fields
 
 
@@ -59,7 +63,12 @@ def first_slot(spec: str, timezone: str, now: datetime) -> datetime:
 
 
 def upsert_schedule(
-    name: str, spec: str, options: dict[str, Any], now: datetime, *, declared: bool = False
+    name: str,
+    spec: str,
+    options: dict[str, Any],
+    now: datetime,
+    *,
+    declared: bool = False,
 ) -> ScheduledJob:
     """Create or update the schedule ``name``, keeping ``paused`` as it is.
 
@@ -73,8 +82,12 @@ def upsert_schedule(
         if job is None:
             job = ScheduledJob(name=name)
         fields["declared"] = declared
-        moved = job._state.adding or job.spec != spec or job.timezone != fields["timezone"]
-        changed = moved or any(getattr(job, key) != value for key, value in fields.items())
+        moved = (
+            job._state.adding or job.spec != spec or job.timezone != fields["timezone"]
+        )
+        changed = moved or any(
+            getattr(job, key) != value for key, value in fields.items()
+        )
         job.spec = spec
         for key, value in fields.items():
             setattr(job, key, value)
@@ -170,7 +183,9 @@ class Service:
             queryset = queryset.filter(status=status)
         return queryset
 
-    def tick(self, now: datetime | None = None, *, dispatcher: Dispatcher | None = None) -> list[Run]:
+    def tick(
+        self, now: datetime | None = None, *, dispatcher: Dispatcher | None = None
+    ) -> list[Run]:
         """One pass: fire every due slot up to ``now``; return the runs created."""
         return engine.tick(now, dispatcher=dispatcher, state=self.state)
 

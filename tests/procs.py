@@ -34,7 +34,11 @@ def django_command(*args: str, env: dict[str, str]) -> subprocess.Popen[str]:
     """Start ``python -m django <args>`` with the test settings."""
     return subprocess.Popen(
         [sys.executable, "-m", "django", *args, "--settings=tests.settings"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
 
 
@@ -69,9 +73,23 @@ class RedisServer:
     def start(self) -> None:
         assert self.binary
         self.proc = subprocess.Popen(
-            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--daemonize", "no", "--loglevel", "warning"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                self.binary,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--daemonize",
+                "no",
+                "--loglevel",
+                "warning",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         if not wait_until(self.answers, timeout=10):
             raise RuntimeError(f"redis-server did not start on port {self.port}")

@@ -398,7 +398,9 @@ def test_sync_declared__a_failed_write_rolls_back_the_others(
 
 
 @pytest.mark.django_db
-def test_sync_declared__a_removed_declaration_removes_its_schedule_only(registry, settings):
+def test_sync_declared__a_removed_declaration_removes_its_schedule_only(
+    registry, settings
+):
     from django_togo_scheduler.declared import sync_declared as sync
     from django_togo_scheduler.models import Run, ScheduledJob
     from django_togo_scheduler.service import Service
@@ -406,15 +408,23 @@ def test_sync_declared__a_removed_declaration_removes_its_schedule_only(registry
     registry.register("test.kept", lambda: None)
     registry.register("test.dropped", lambda: None)
     registry.register("test.manual", lambda: None)
-    settings.TOGO_SCHEDULER = {"QUEUE": None, "SCHEDULE": {"test.kept": "* * * * *", "test.dropped": "@hourly"}}
+    settings.TOGO_SCHEDULER = {
+        "QUEUE": None,
+        "SCHEDULE": {"test.kept": "* * * * *", "test.dropped": "@hourly"},
+    }
     now = datetime.now(UTC)
     sync(now)
     Service().schedule("test.manual", "@daily")
     Run.objects.create(job="test.dropped", status="done")
-    assert set(ScheduledJob.objects.filter(declared=True).values_list("name", flat=True)) == {"test.kept", "test.dropped"}
+    assert set(
+        ScheduledJob.objects.filter(declared=True).values_list("name", flat=True)
+    ) == {"test.kept", "test.dropped"}
 
     settings.TOGO_SCHEDULER = {"QUEUE": None, "SCHEDULE": {"test.kept": "* * * * *"}}
     sync(now)
 
-    assert sorted(ScheduledJob.objects.values_list("name", flat=True)) == ["test.kept", "test.manual"]
+    assert sorted(ScheduledJob.objects.values_list("name", flat=True)) == [
+        "test.kept",
+        "test.manual",
+    ]
     assert Run.objects.filter(job="test.dropped").count() == 1

@@ -29,10 +29,14 @@ class Recorder:
 
 
 def make_job(name, spec="* * * * *", next_run_at=None, **fields):
-    return ScheduledJob.objects.create(name=name, spec=spec, next_run_at=next_run_at, **fields)
+    return ScheduledJob.objects.create(
+        name=name, spec=spec, next_run_at=next_run_at, **fields
+    )
 
 
-def test_tick__new_schedule_does_not_fire_at_creation(service, calls, now, sync_dispatcher):
+def test_tick__new_schedule_does_not_fire_at_creation(
+    service, calls, now, sync_dispatcher
+):
     service.schedule("test.record", "* * * * *")
     job = ScheduledJob.objects.get(name="test.record")
     assert job.next_run_at > job.created_at
@@ -55,7 +59,12 @@ def test_tick__fires_a_due_slot_once_and_advances(calls, now, sync_dispatcher):
     assert run.worker
     assert ScheduledJob.objects.get().next_run_at == now + MIN
     (ctx,) = calls
-    assert (ctx.job, ctx.run_id, ctx.scheduled_for, ctx.trigger) == ("test.record", run.pk, now, "schedule")
+    assert (ctx.job, ctx.run_id, ctx.scheduled_for, ctx.trigger) == (
+        "test.record",
+        run.pk,
+        now,
+        "schedule",
+    )
     assert ctx.logger.name.endswith("test.record")
 
 
@@ -66,7 +75,11 @@ def test_tick__records_runs_before_dispatching(calls, now):
     class Checking(Recorder):
         def dispatch(self, runs):
             # The rows the dispatcher is handed exist, committed, marked dispatched.
-            seen.extend(Run.objects.filter(pk__in=[r.pk for r in runs]).values_list("status", "dispatched_at"))
+            seen.extend(
+                Run.objects.filter(pk__in=[r.pk for r in runs]).values_list(
+                    "status", "dispatched_at"
+                )
+            )
             super().dispatch(runs)
 
     tick(now, dispatcher=Checking())
@@ -76,9 +89,13 @@ def test_tick__records_runs_before_dispatching(calls, now):
 
 def test_tick__overlap_records_a_skipped_run(calls, now, sync_dispatcher):
     make_job("test.record", next_run_at=now)
-    Run.objects.create(job="test.record", status="running", trigger="manual", dispatched_at=now)
+    Run.objects.create(
+        job="test.record", status="running", trigger="manual", dispatched_at=now
+    )
     skipped = []
-    run_skipped.connect(lambda sender, run, **kw: skipped.append(run), weak=False, dispatch_uid="t")
+    run_skipped.connect(
+        lambda sender, run, **kw: skipped.append(run), weak=False, dispatch_uid="t"
+    )
     try:
         (run,) = tick(now, dispatcher=sync_dispatcher)
     finally:
@@ -135,7 +152,12 @@ def test_tick__catchup_all_runs_one_after_another(calls, now, sync_dispatcher):
 
 def test_tick__catchup_window_bounds_all(calls, now, settings):
     settings.TOGO_SCHEDULER = {"QUEUE": None, "CATCHUP_WINDOW": "1h"}
-    make_job("test.record", spec="0 * * * *", next_run_at=now - timedelta(days=2), catchup="all")
+    make_job(
+        "test.record",
+        spec="0 * * * *",
+        next_run_at=now - timedelta(days=2),
+        catchup="all",
+    )
 
     runs = tick(now + timedelta(minutes=1), dispatcher=Recorder())
 
@@ -149,7 +171,13 @@ def test_tick__late_tick_records_every_slot_since_the_previous_tick(calls, now):
 
     runs = tick(now + timedelta(seconds=25), dispatcher=Recorder(), state=state)
 
-    assert [int((r.scheduled_for - now).total_seconds()) for r in runs] == [5, 10, 15, 20, 25]
+    assert [int((r.scheduled_for - now).total_seconds()) for r in runs] == [
+        5,
+        10,
+        15,
+        20,
+        25,
+    ]
     assert [r.status for r in runs] == ["queued"] + ["skipped"] * 4
     assert [r.trigger for r in runs] == ["catchup"] * 4 + ["schedule"]
 
@@ -181,7 +209,9 @@ def test_tick__an_already_recorded_slot_is_not_fired_again(calls, now, caplog):
     assert ScheduledJob.objects.get().next_run_at == now + MIN
 
 
-def test_tick__unusable_spec_pauses_the_schedule_and_others_still_fire(calls, now, caplog):
+def test_tick__unusable_spec_pauses_the_schedule_and_others_still_fire(
+    calls, now, caplog
+):
     make_job("test.record", next_run_at=now)
     make_job("testapp.noop", next_run_at=now)
     ScheduledJob.objects.filter(name="testapp.noop").update(spec="not a spec")
@@ -212,7 +242,9 @@ def test_tick__claims_more_than_one_batch(calls, now, monkeypatch, registry):
     runs = tick(now, dispatcher=Recorder())
 
     assert sorted(r.job for r in runs) == [f"test.many{i}" for i in range(7)]
-    assert set(ScheduledJob.objects.values_list("next_run_at", flat=True)) == {now + MIN}
+    assert set(ScheduledJob.objects.values_list("next_run_at", flat=True)) == {
+        now + MIN
+    }
 
 
 def test_dispatch_pending__more_than_one_batch(calls, now, monkeypatch, registry):
@@ -228,7 +260,9 @@ def test_dispatch_pending__more_than_one_batch(calls, now, monkeypatch, registry
 
 
 def test_prune__deletes_only_old_finished_runs(now):
-    old = Run.objects.create(job="a", status="done", finished_at=now - timedelta(days=31))
+    old = Run.objects.create(
+        job="a", status="done", finished_at=now - timedelta(days=31)
+    )
     Run.objects.create(job="a", status="failed", finished_at=now - timedelta(days=29))
     Run.objects.create(job="a", status="running")
 

@@ -44,11 +44,15 @@ def test_execute_run__failed_records_the_traceback(signals):
 
     run.refresh_from_db()
     assert run.status == "failed"
-    assert "Traceback" in run.error and "RuntimeError: this job always fails" in run.error
+    assert (
+        "Traceback" in run.error and "RuntimeError: this job always fails" in run.error
+    )
     assert signals[-1] == ("finished", run.pk, "failed")
 
 
-def test_execute_run__handler_without_parameters_is_called_with_none(tmp_path, monkeypatch):
+def test_execute_run__handler_without_parameters_is_called_with_none(
+    tmp_path, monkeypatch
+):
     log = tmp_path / "effects"
     monkeypatch.setenv("TOGO_TEST_SIDE_EFFECTS", str(log))
     run = Run.objects.create(job="testapp.no_args", trigger="manual")

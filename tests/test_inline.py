@@ -74,11 +74,15 @@ def test_dispatcher_base__dispatch_is_abstract():
     Dispatcher().shutdown()
 
 
-def test_inline__runs_in_a_pool_thread_and_a_long_job_does_not_block_the_tick(gate, calls, pool):
+def test_inline__runs_in_a_pool_thread_and_a_long_job_does_not_block_the_tick(
+    gate, calls, pool
+):
     opened, entered, threads = gate
     now = clock.now()
     ScheduledJob.objects.create(name="test.gated", spec="* * * * *", next_run_at=now)
-    ScheduledJob.objects.create(name="test.record", spec="* * * * *", next_run_at=now + timedelta(minutes=1))
+    ScheduledJob.objects.create(
+        name="test.record", spec="* * * * *", next_run_at=now + timedelta(minutes=1)
+    )
 
     (gated,) = tick(now, dispatcher=pool)
     assert entered.wait(WAIT)
@@ -90,7 +94,10 @@ def test_inline__runs_in_a_pool_thread_and_a_long_job_does_not_block_the_tick(ga
 
     opened.set()
     assert wait_for_status(gated.pk, "done")
-    assert threads[0].startswith("togo-run") and threads[0] != threading.current_thread().name
+    assert (
+        threads[0].startswith("togo-run")
+        and threads[0] != threading.current_thread().name
+    )
 
 
 def test_inline__timeout_fails_the_run_and_discards_the_late_result(gate, pool):
@@ -141,4 +148,7 @@ def test_inline__shutdown_puts_unstarted_runs_back_in_the_outbox(gate, registry)
     assert Run.objects.get(pk=blocking.pk).status == "done"
     back = Run.objects.get(pk=waiting.pk)
     # Either it ran before the shutdown got to it, or it is back in the outbox.
-    assert (back.status, back.dispatched_at is None) in {("queued", True), ("done", False)}
+    assert (back.status, back.dispatched_at is None) in {
+        ("queued", True),
+        ("done", False),
+    }

@@ -16,14 +16,23 @@ pytestmark = pytest.mark.django_db
 
 def test_seconds_until_next__earliest_active_slot_capped(now):
     assert seconds_until_next(now, 1.0) == 1.0
-    ScheduledJob.objects.create(name="a", spec="* * * * *", next_run_at=now + timedelta(seconds=0.25))
-    ScheduledJob.objects.create(name="b", spec="* * * * *", next_run_at=now + timedelta(seconds=0.1), paused=True)
+    ScheduledJob.objects.create(
+        name="a", spec="* * * * *", next_run_at=now + timedelta(seconds=0.25)
+    )
+    ScheduledJob.objects.create(
+        name="b",
+        spec="* * * * *",
+        next_run_at=now + timedelta(seconds=0.1),
+        paused=True,
+    )
     assert seconds_until_next(now, 1.0) == 0.25
     assert seconds_until_next(now, 0.2) == 0.2
     assert seconds_until_next(now + timedelta(seconds=5), 1.0) == 0.0
 
 
-def test_run_once__ticks_and_prunes_old_runs_hourly(calls, now, monkeypatch, sync_dispatcher, settings):
+def test_run_once__ticks_and_prunes_old_runs_hourly(
+    calls, now, monkeypatch, sync_dispatcher, settings
+):
     settings.TOGO_SCHEDULER = {"QUEUE": None, "RUN_RETENTION": "1d"}
     monkeypatch.setattr(loop_module.clock, "now", lambda: now)
     Run.objects.create(job="x", status="done", finished_at=now - timedelta(days=2))
@@ -40,11 +49,19 @@ def test_run_once__ticks_and_prunes_old_runs_hourly(calls, now, monkeypatch, syn
     assert Run.objects.filter(job="x").count() == 1
 
 
-def test_run_forever__backs_off_on_database_errors_and_stops(monkeypatch, caplog, sync_dispatcher):
+def test_run_forever__backs_off_on_database_errors_and_stops(
+    monkeypatch, caplog, sync_dispatcher
+):
     service = Service()
     loop = SchedulerLoop(service, sync_dispatcher)
     waits = []
-    attempts = iter([OperationalError("server closed the connection"), OperationalError("again"), 0.5])
+    attempts = iter(
+        [
+            OperationalError("server closed the connection"),
+            OperationalError("again"),
+            0.5,
+        ]
+    )
 
     def run_once():
         outcome = next(attempts)

@@ -15,15 +15,22 @@ T0 = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 
 def test_scheduled_job__str_and_queryset_filters():
     due = ScheduledJob.objects.create(name="a", spec="* * * * *", next_run_at=T0)
-    ScheduledJob.objects.create(name="b", spec="* * * * *", next_run_at=T0 + timedelta(minutes=1))
+    ScheduledJob.objects.create(
+        name="b", spec="* * * * *", next_run_at=T0 + timedelta(minutes=1)
+    )
     ScheduledJob.objects.create(name="c", spec="* * * * *", next_run_at=T0, paused=True)
     assert str(due) == "a (* * * * *)"
     assert list(ScheduledJob.objects.due(T0)) == [due]
-    assert sorted(ScheduledJob.objects.enabled().values_list("name", flat=True)) == ["a", "b"]
+    assert sorted(ScheduledJob.objects.enabled().values_list("name", flat=True)) == [
+        "a",
+        "b",
+    ]
 
 
 def test_scheduled_job__clean_reports_every_bad_field():
-    job = ScheduledJob(name="a", spec="61 * * * *", timezone="Nowhere/City", max_age="soon")
+    job = ScheduledJob(
+        name="a", spec="61 * * * *", timezone="Nowhere/City", max_age="soon"
+    )
     with pytest.raises(ValidationError) as info:
         job.clean()
     errors = info.value.message_dict
@@ -47,7 +54,13 @@ def test_run__one_run_per_slot_but_many_manual_runs():
 
 
 def test_run__duration_str_and_querysets():
-    run = Run(job="a", scheduled_for=T0, status="done", started_at=T0, finished_at=T0 + timedelta(seconds=3))
+    run = Run(
+        job="a",
+        scheduled_for=T0,
+        status="done",
+        started_at=T0,
+        finished_at=T0 + timedelta(seconds=3),
+    )
     assert run.duration == timedelta(seconds=3)
     assert str(run) == "a @ 2026-11-27T12:00:00+00:00: done"
     assert Run(job="a", started_at=T0).duration is None

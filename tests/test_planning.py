@@ -13,8 +13,13 @@ UTC_ZONE = get_timezone("UTC")
 
 def plan(spec, *, due_at, now, policy="latest", on_time_since=None, window=None):
     return plan_due(
-        parse_spec(spec), UTC_ZONE, due_at=due_at, now=now, policy=policy,
-        on_time_since=on_time_since or now, window=window,
+        parse_spec(spec),
+        UTC_ZONE,
+        due_at=due_at,
+        now=now,
+        policy=policy,
+        on_time_since=on_time_since or now,
+        window=window,
     )
 
 
@@ -36,7 +41,9 @@ def test_plan_due__latest_after_downtime_fires_only_the_newest():
 
 
 def test_plan_due__none_after_downtime_fires_nothing():
-    p = plan("* * * * *", due_at=T0, now=T0 + 30 * MIN + timedelta(seconds=30), policy="none")
+    p = plan(
+        "* * * * *", due_at=T0, now=T0 + 30 * MIN + timedelta(seconds=30), policy="none"
+    )
     assert p.slots == [] and p.missed == 31
     assert p.next_run_at == T0 + 31 * MIN
 
@@ -53,7 +60,13 @@ def test_plan_due__all_fires_every_missed_slot_oldest_first():
 
 
 def test_plan_due__all_is_bounded_by_the_window():
-    p = plan("*/10 * * * *", due_at=T0, now=T0 + 35 * MIN, policy="all", window=timedelta(minutes=15))
+    p = plan(
+        "*/10 * * * *",
+        due_at=T0,
+        now=T0 + 35 * MIN,
+        policy="all",
+        window=timedelta(minutes=15),
+    )
     assert offsets(p) == [(20, True), (30, False)]
     assert p.missed == 2
 
@@ -66,6 +79,11 @@ def test_plan_due__all_caps_a_tick_and_continues_next_time(monkeypatch):
 
 
 def test_plan_due__slots_since_the_previous_tick_are_on_time():
-    p = plan("* * * * *", due_at=T0, now=T0 + 3 * MIN, on_time_since=T0 - timedelta(seconds=1))
+    p = plan(
+        "* * * * *",
+        due_at=T0,
+        now=T0 + 3 * MIN,
+        on_time_since=T0 - timedelta(seconds=1),
+    )
     assert offsets(p) == [(0, True), (1, True), (2, True), (3, False)]
     assert p.missed == 0

@@ -24,7 +24,9 @@ ROOT = Path(__file__).resolve().parent.parent
 SECOND = timedelta(seconds=1)
 
 
-def start_scheduler(side_effects: Path, *args: str, **env: str) -> subprocess.Popen[str]:
+def start_scheduler(
+    side_effects: Path, *args: str, **env: str
+) -> subprocess.Popen[str]:
     environ = {
         **os.environ,
         "PYTHONPATH": str(ROOT),
@@ -34,8 +36,19 @@ def start_scheduler(side_effects: Path, *args: str, **env: str) -> subprocess.Po
         **env,
     }
     return subprocess.Popen(
-        [sys.executable, "-m", "django", "runscheduler", "--settings=tests.settings", *args],
-        cwd=ROOT, env=environ, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "django",
+            "runscheduler",
+            "--settings=tests.settings",
+            *args,
+        ],
+        cwd=ROOT,
+        env=environ,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
 
 
@@ -67,24 +80,37 @@ def test_three_schedulers__every_slot_fires_exactly_once(tmp_path):
         ScheduledJob.objects.create(name=name, spec="@every 1s", next_run_at=first)
 
     procs = [start_scheduler(side_effects) for _ in range(3)]
-    assert wait_until(lambda: Run.objects.filter(scheduled_for__gte=first + 5 * SECOND).count() >= 6)
+    assert wait_until(
+        lambda: Run.objects.filter(scheduled_for__gte=first + 5 * SECOND).count() >= 6
+    )
     results = stop(procs)
 
     for code, _out, err in results:
         assert code == 0, err
-        assert "already recorded" not in err  # the claim, not the constraint, kept slots apart
+        assert (
+            "already recorded" not in err
+        )  # the claim, not the constraint, kept slots apart
         assert "Traceback" not in err, err
     for name in names:
-        slots = sorted(Run.objects.filter(job=name).values_list("scheduled_for", flat=True))
+        slots = sorted(
+            Run.objects.filter(job=name).values_list("scheduled_for", flat=True)
+        )
         assert slots[0] == first
         # no slot twice, no gap while the schedulers ran
-        assert [(b - a) for a, b in zip(slots, slots[1:], strict=False)] == [SECOND] * (len(slots) - 1)
+        assert [(b - a) for a, b in zip(slots, slots[1:], strict=False)] == [SECOND] * (
+            len(slots) - 1
+        )
         assert len(slots) >= 6
     done = Run.objects.filter(status="done").count()
     lines = side_effects.read_text().splitlines()
     executed = Counter(" ".join(line.split()[:3]) for line in lines)
     assert len(executed) == len(lines) == done  # every run executed once
-    assert Run.objects.exclude(status="done").filter(status__in=["failed", "skipped"]).count() == 0
+    assert (
+        Run.objects.exclude(status="done")
+        .filter(status__in=["failed", "skipped"])
+        .count()
+        == 0
+    )
     workers = {line.split()[3] for line in lines}
     assert len(workers) >= 1
 
@@ -119,10 +145,14 @@ def test_trigger_from_another_process__picked_up_within_a_second(tmp_path):
         time.sleep(1.5)  # let it start and settle into its sleep
         created = time.monotonic()
         run = Run.objects.create(job="testapp.noop", trigger="manual")
-        assert wait_until(lambda: Run.objects.get(pk=run.pk).status == "done", timeout=10)
+        assert wait_until(
+            lambda: Run.objects.get(pk=run.pk).status == "done", timeout=10
+        )
         # picked up by the running loop, whose sleep is capped at MAX_SLEEP (1 s)
         started = Run.objects.get(pk=run.pk).started_at
-        assert started - run.created_at < timedelta(seconds=1.9), time.monotonic() - created
+        assert started - run.created_at < timedelta(seconds=1.9), (
+            time.monotonic() - created
+        )
     finally:
         ((code, _out, err),) = stop([proc])
     assert code == 0, err

@@ -23,11 +23,18 @@ class Recorder:
         self.checked.append(now)
 
 
-def test_reconcile__a_dead_workers_run_is_failed_and_the_job_unblocked(calls, now, sync_dispatcher):
+def test_reconcile__a_dead_workers_run_is_failed_and_the_job_unblocked(
+    calls, now, sync_dispatcher
+):
     dead = Run.objects.create(
-        job="test.record", status="running", trigger="schedule", scheduled_for=now - timedelta(minutes=1),
-        dispatched_at=now - timedelta(minutes=2), started_at=now - timedelta(minutes=2),
-        heartbeat_at=now - timedelta(seconds=31), worker="gone-host:123",
+        job="test.record",
+        status="running",
+        trigger="schedule",
+        scheduled_for=now - timedelta(minutes=1),
+        dispatched_at=now - timedelta(minutes=2),
+        started_at=now - timedelta(minutes=2),
+        heartbeat_at=now - timedelta(seconds=31),
+        worker="gone-host:123",
     )
     ScheduledJob.objects.create(name="test.record", spec="* * * * *", next_run_at=now)
 
@@ -42,7 +49,10 @@ def test_reconcile__a_dead_workers_run_is_failed_and_the_job_unblocked(calls, no
 
 def test_reconcile__a_fresh_heartbeat_is_left_alone(now):
     alive = Run.objects.create(
-        job="test.record", status="running", dispatched_at=now, heartbeat_at=now - timedelta(seconds=29)
+        job="test.record",
+        status="running",
+        dispatched_at=now,
+        heartbeat_at=now - timedelta(seconds=29),
     )
     recorder = Recorder()
     reconcile(now, recorder)
@@ -52,8 +62,11 @@ def test_reconcile__a_fresh_heartbeat_is_left_alone(now):
 
 def test_reconcile__an_unstarted_run_of_a_dead_process_is_dispatched_again(calls, now):
     lost = Run.objects.create(
-        job="test.record", status="queued", trigger="manual",
-        dispatched_at=now - timedelta(minutes=1), heartbeat_at=now - timedelta(minutes=1),
+        job="test.record",
+        status="queued",
+        trigger="manual",
+        dispatched_at=now - timedelta(minutes=1),
+        heartbeat_at=now - timedelta(minutes=1),
     )
     recorder = Recorder()
 
@@ -66,7 +79,10 @@ def test_reconcile__an_unstarted_run_of_a_dead_process_is_dispatched_again(calls
 def test_reconcile__stale_after_is_a_setting(now, settings):
     settings.TOGO_SCHEDULER = {"QUEUE": None, "STALE_AFTER": 120}
     run = Run.objects.create(
-        job="test.record", status="running", dispatched_at=now, heartbeat_at=now - timedelta(seconds=100)
+        job="test.record",
+        status="running",
+        dispatched_at=now,
+        heartbeat_at=now - timedelta(seconds=100),
     )
     reconcile(now, Recorder())
     assert Run.objects.get(pk=run.pk).status == "running"

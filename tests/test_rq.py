@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -48,7 +49,10 @@ def redis(redis_server):
 
 @pytest.fixture
 def rq_settings(settings, redis_server):
-    settings.RQ_QUEUES = {"togo": {"URL": redis_server.url}, "low": {"URL": redis_server.url}}
+    settings.RQ_QUEUES = {
+        "togo": {"URL": redis_server.url},
+        "low": {"URL": redis_server.url},
+    }
     settings.TOGO_SCHEDULER = {"QUEUE": "togo", "STALE_AFTER": 3}
     return settings
 
@@ -66,8 +70,12 @@ def side_effects(tmp_path):
 
 
 def run_worker(redis_server, side_effects, *extra, queues=("togo",), **env):
-    environ = subprocess_env(side_effects, TOGO_TEST_REDIS_URL=redis_server.url,
-                             TOGO_TEST_STALE_AFTER="3", **env)
+    environ = subprocess_env(
+        side_effects,
+        TOGO_TEST_REDIS_URL=redis_server.url,
+        TOGO_TEST_STALE_AFTER="3",
+        **env,
+    )
     proc = django_command("rqworker", *queues, "--burst", *extra, env=environ)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
@@ -114,7 +122,8 @@ def test_rq__a_burst_is_enqueued_in_one_pipeline(redis, dispatcher, registry):
     for i in range(200):
         registry.register(f"test.burst{i}", lambda ctx: None)
     ScheduledJob.objects.bulk_create(
-        ScheduledJob(name=f"test.burst{i}", spec="* * * * *", next_run_at=now) for i in range(200)
+        ScheduledJob(name=f"test.burst{i}", spec="* * * * *", next_run_at=now)
+        for i in range(200)
     )
     before = redis.info("commandstats").get("cmdstat_exec", {}).get("calls", 0)
 
@@ -146,7 +155,9 @@ def test_rq__redis_down_keeps_the_run_and_dispatches_it_when_back(
     assert len(lines(side_effects)) == 1
 
 
-def test_rq__a_message_delivered_twice_runs_once(redis, redis_server, dispatcher, side_effects):
+def test_rq__a_message_delivered_twice_runs_once(
+    redis, redis_server, dispatcher, side_effects
+):
     run = Run.objects.create(job="testapp.noop", trigger="manual", queue="togo")
     tick(clock.now(), dispatcher=dispatcher)
     # The same message again (a re-dispatch by a sweep after all): pushed twice.
@@ -159,7 +170,9 @@ def test_rq__a_message_delivered_twice_runs_once(redis, redis_server, dispatcher
     assert Run.objects.get(pk=run.pk).status == "done"
 
 
-def test_rq__a_lost_message_is_dispatched_again(redis, redis_server, dispatcher, side_effects):
+def test_rq__a_lost_message_is_dispatched_again(
+    redis, redis_server, dispatcher, side_effects
+):
     now = clock.now()
     run = Run.objects.create(job="testapp.noop", trigger="manual", queue="togo")
     tick(now, dispatcher=dispatcher)
@@ -191,8 +204,12 @@ def test_rq__trigger_dispatches_at_once(redis, rq_settings):
     assert Queue("togo", connection=redis).job_ids == [job_id(run.pk)]
 
 
-def test_rq__timeout_fails_the_run_with_timeout(redis, redis_server, dispatcher, side_effects):
-    run = Run.objects.create(job="testapp.slow", trigger="manual", queue="togo", timeout=1)
+def test_rq__timeout_fails_the_run_with_timeout(
+    redis, redis_server, dispatcher, side_effects
+):
+    run = Run.objects.create(
+        job="testapp.slow", trigger="manual", queue="togo", timeout=1
+    )
     tick(clock.now(), dispatcher=dispatcher)
 
     run_worker(redis_server, side_effects, TOGO_TEST_SLOW_SECONDS="5")
@@ -202,7 +219,9 @@ def test_rq__timeout_fails_the_run_with_timeout(redis, redis_server, dispatcher,
     assert lines(side_effects) == []
 
 
-def test_rq__simple_worker_runs_jobs_in_its_own_process(redis, redis_server, dispatcher, side_effects):
+def test_rq__simple_worker_runs_jobs_in_its_own_process(
+    redis, redis_server, dispatcher, side_effects
+):
     run = Run.objects.create(job="testapp.noop", trigger="manual", queue="togo")
     tick(clock.now(), dispatcher=dispatcher)
     run_worker(redis_server, side_effects, "--worker-class", "rq.SimpleWorker")
@@ -216,8 +235,12 @@ def test_rq__a_killed_worker_fails_the_run_and_the_job_is_unblocked(
     now = clock.now()
     ScheduledJob.objects.create(name="testapp.slow", spec="* * * * *", next_run_at=now)
     (run,) = tick(now, dispatcher=dispatcher)
-    environ = subprocess_env(side_effects, TOGO_TEST_REDIS_URL=redis_server.url,
-                             TOGO_TEST_STALE_AFTER="3", TOGO_TEST_SLOW_SECONDS="60")
+    environ = subprocess_env(
+        side_effects,
+        TOGO_TEST_REDIS_URL=redis_server.url,
+        TOGO_TEST_STALE_AFTER="3",
+        TOGO_TEST_SLOW_SECONDS="60",
+    )
     worker = django_command("rqworker", "togo", env=environ)
     try:
         assert wait_until(lambda: Run.objects.get(pk=run.pk).status == "running")
@@ -228,20 +251,22 @@ def test_rq__a_killed_worker_fails_the_run_and_the_job_is_unblocked(
 
         # The scheduler notices within STALE_AFTER (3 s here, 30 s by default).
         at = now
+
         def failed():
             nonlocal at
             at = max(clock.now(), at + SECOND)
             tick(at, dispatcher=dispatcher)
             return Run.objects.get(pk=run.pk).status == "failed"
+
         assert wait_until(failed, timeout=15, interval=0.5)
     finally:
         worker.kill()
         worker.communicate(timeout=30)
-        for pid in Run.objects.filter(status="running").values_list("worker", flat=True):
-            try:
+        for pid in Run.objects.filter(status="running").values_list(
+            "worker", flat=True
+        ):
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(int(pid.rsplit(":", 1)[1]), signal.SIGKILL)
-            except ProcessLookupError:
-                pass
 
     dead = Run.objects.get(pk=run.pk)
     assert "worker died" in dead.error

@@ -19,11 +19,28 @@ def test_get_scheduler__one_service_per_process():
 
 def test_schedule__creates_with_options_and_first_slot_after_now(service, calls):
     job = service.schedule(
-        "test.record", "  */5  * * * * ", timezone="Europe/Berlin", queue="low", timeout=60,
-        catchup="all", max_age="2h",
+        "test.record",
+        "  */5  * * * * ",
+        timezone="Europe/Berlin",
+        queue="low",
+        timeout=60,
+        catchup="all",
+        max_age="2h",
     )
-    assert (job.spec, job.timezone, job.queue, job.timeout, job.catchup, job.max_age) == (
-        "*/5 * * * *", "Europe/Berlin", "low", 60, "all", "2h",
+    assert (
+        job.spec,
+        job.timezone,
+        job.queue,
+        job.timeout,
+        job.catchup,
+        job.max_age,
+    ) == (
+        "*/5 * * * *",
+        "Europe/Berlin",
+        "low",
+        60,
+        "all",
+        "2h",
     )
     assert job.next_run_at > job.created_at
     assert job.next_run_at.minute % 5 == 0 and job.next_run_at.second == 0
@@ -40,7 +57,9 @@ def test_schedule__replaces_and_keeps_paused(service, calls):
 
 def test_schedule__unchanged_redeclaration_keeps_the_pending_slot(service, calls):
     first = service.schedule("test.record", "* * * * *")
-    ScheduledJob.objects.filter(pk=first.pk).update(next_run_at=first.next_run_at - timedelta(minutes=3))
+    ScheduledJob.objects.filter(pk=first.pk).update(
+        next_run_at=first.next_run_at - timedelta(minutes=3)
+    )
     again = service.schedule("test.record", "* * * * *")
     assert again.next_run_at == first.next_run_at - timedelta(minutes=3)
 
@@ -60,7 +79,9 @@ def test_schedule__unchanged_redeclaration_keeps_the_pending_slot(service, calls
         ("test.record", "* * * * *", {"queue": 3}, ValueError),
     ],
 )
-def test_schedule__bad_input_raises_and_changes_nothing(service, calls, name, spec, options, error):
+def test_schedule__bad_input_raises_and_changes_nothing(
+    service, calls, name, spec, options, error
+):
     with pytest.raises(error):
         service.schedule(name, spec, **options)
     assert not ScheduledJob.objects.exists()
@@ -80,19 +101,28 @@ def test_unschedule__keeps_history_and_is_a_noop_when_absent(service, calls):
     assert Run.objects.filter(job="test.record").count() == 1
 
 
-def test_pause_resume__resume_does_not_replay_missed_slots(service, calls, now, sync_dispatcher):
+def test_pause_resume__resume_does_not_replay_missed_slots(
+    service, calls, now, sync_dispatcher
+):
     job = service.schedule("test.record", "* * * * *")
     service.pause("test.record", reason="deploy")
     paused = ScheduledJob.objects.get()
     assert paused.paused and paused.paused_reason == "deploy"
-    ScheduledJob.objects.filter(pk=job.pk).update(next_run_at=job.next_run_at - timedelta(hours=1))
+    ScheduledJob.objects.filter(pk=job.pk).update(
+        next_run_at=job.next_run_at - timedelta(hours=1)
+    )
 
     service.resume("test.record")
 
     resumed = ScheduledJob.objects.get()
     assert not resumed.paused and resumed.paused_reason == ""
     assert resumed.next_run_at > resumed.updated_at - timedelta(seconds=1)
-    assert service.tick(resumed.next_run_at - timedelta(seconds=1), dispatcher=sync_dispatcher) == []
+    assert (
+        service.tick(
+            resumed.next_run_at - timedelta(seconds=1), dispatcher=sync_dispatcher
+        )
+        == []
+    )
 
 
 def test_pause_resume__lookup_error_when_absent(service):
@@ -102,7 +132,9 @@ def test_pause_resume__lookup_error_when_absent(service):
         service.resume("nope")
 
 
-def test_trigger__runs_a_registered_job_without_schedule(service, calls, now, sync_dispatcher):
+def test_trigger__runs_a_registered_job_without_schedule(
+    service, calls, now, sync_dispatcher
+):
     run = service.trigger("test.record")
     assert (run.status, run.trigger, run.scheduled_for) == ("queued", "manual", None)
 

@@ -7,8 +7,9 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from ..conf import app_settings
-from ..models import Run
+from django_togo_scheduler.conf import app_settings
+from django_togo_scheduler.models import Run
+
 from .base import Dispatcher
 
 if TYPE_CHECKING:

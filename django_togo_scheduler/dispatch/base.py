@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from ..models import Run
+from django_togo_scheduler.models import Run
 
 
 class Dispatcher:

@@ -9,15 +9,17 @@ from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime, timedelta
 
-from .. import clock
-from ..execution import execute_run
-from ..models import Run
+from django_togo_scheduler.execution import execute_run
+from django_togo_scheduler.models import Run
+
 from .base import Dispatcher
 
 logger = logging.getLogger(__name__)
 
 HEARTBEAT_EVERY = timedelta(seconds=5)  # how often held runs' heartbeat_at is refreshed
-TIMEOUT_ERROR = "timeout: the run exceeded its timeout of {0} s; its result will be discarded"
+TIMEOUT_ERROR = (
+    "timeout: the run exceeded its timeout of {0} s; its result will be discarded"
+)
 
 
 class InlineDispatcher(Dispatcher):
@@ -30,7 +32,9 @@ class InlineDispatcher(Dispatcher):
     """
 
     def __init__(self, workers: int = 4) -> None:
-        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="togo-run")
+        self._pool = ThreadPoolExecutor(
+            max_workers=workers, thread_name_prefix="togo-run"
+        )
         self._held: dict[int, tuple[Run, Future[str | None]]] = {}
         self._lock = threading.Lock()
         self._last_heartbeat: datetime | None = None
@@ -56,7 +60,10 @@ class InlineDispatcher(Dispatcher):
 
     def check(self, now: datetime) -> None:
         self._fail_timeouts(now)
-        if self._last_heartbeat is None or now - self._last_heartbeat >= HEARTBEAT_EVERY:
+        if (
+            self._last_heartbeat is None
+            or now - self._last_heartbeat >= HEARTBEAT_EVERY
+        ):
             pks = self.held()
             if pks:
                 Run.objects.filter(pk__in=pks).in_flight().update(heartbeat_at=now)
@@ -70,7 +77,7 @@ class InlineDispatcher(Dispatcher):
         for run in Run.objects.filter(pk__in=timed, status=Run.Status.RUNNING):
             assert run.timeout is not None and run.started_at is not None
             if now - run.started_at > timedelta(seconds=run.timeout):
-                from ..execution import fail_run
+                from django_togo_scheduler.execution import fail_run
 
                 fail_run(run, TIMEOUT_ERROR.format(run.timeout), now=now)
                 self._release(run.pk)

@@ -21,7 +21,8 @@ from redis.exceptions import RedisError
 from rq import Queue
 from rq.job import Job, JobStatus
 
-from ..models import Run
+from django_togo_scheduler.models import Run
+
 from .base import Dispatcher
 
 logger = logging.getLogger(__name__)
@@ -32,12 +33,14 @@ ENDED = {JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED, JobStatus.FINI
 LOST_CHECK_EVERY = timedelta(seconds=5)  # how often queued runs are looked up in Redis
 LOST_CHECK_BATCH = 1000  # runs looked up per check
 MAX_DISPATCHES = 3  # a run whose message is lost this often is failed instead
-LOST_ERROR = "queue message lost {0} times (Redis flushed, or workers died before starting it)"
+LOST_ERROR = (
+    "queue message lost {0} times (Redis flushed, or workers died before starting it)"
+)
 
 
 def recover_lost(run: Run, now: datetime) -> None:
     """Put a run whose queue message is gone back in the outbox, or fail it."""
-    from ..execution import fail_run
+    from django_togo_scheduler.execution import fail_run
 
     if run.dispatch_count >= MAX_DISPATCHES:
         fail_run(run, LOST_ERROR.format(run.dispatch_count), now=now)
@@ -113,7 +116,9 @@ class RQDispatcher(Dispatcher):
     def _back_to_outbox(self, name: str, runs: list[Run], exc: Exception) -> None:
         # The runs stay recorded and queued; the sweep of a later tick retries.
         pks = [run.pk for run in runs]
-        Run.objects.filter(pk__in=pks, status=Run.Status.QUEUED).update(dispatched_at=None)
+        Run.objects.filter(pk__in=pks, status=Run.Status.QUEUED).update(
+            dispatched_at=None
+        )
         level = logging.DEBUG if name in self._down else logging.WARNING
         self._down.add(name)
         logger.log(

@@ -13,7 +13,9 @@ from django_togo_scheduler.models import Run
 def cleanup(ctx: RunContext) -> None:
     """Every minute: count finished runs older than an hour (a stand-in for a purge)."""
     old = Run.objects.finished().count()
-    ctx.logger.info("cleanup for slot %s: %d finished runs on record", ctx.scheduled_for, old)
+    ctx.logger.info(
+        "cleanup for slot %s: %d finished runs on record", ctx.scheduled_for, old
+    )
 
 
 @job("demo.report", schedule=daily_at(7, 30), timezone="America/New_York")

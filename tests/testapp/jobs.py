@@ -17,7 +17,9 @@ def _log(line: str) -> None:
 
 @job("testapp.noop")
 def noop(ctx):
-    _log(f"noop {ctx.run_id} {ctx.scheduled_for.isoformat() if ctx.scheduled_for else '-'}")
+    _log(
+        f"noop {ctx.run_id} {ctx.scheduled_for.isoformat() if ctx.scheduled_for else '-'}"
+    )
 
 
 @job("testapp.fails")
@@ -38,7 +40,9 @@ def slow(ctx):
 
 def _make_ticker(index: int):
     def ticker(ctx):
-        _log(f"tick{index} {ctx.run_id} {ctx.scheduled_for.isoformat() if ctx.scheduled_for else '-'} {os.getpid()}")
+        _log(
+            f"tick{index} {ctx.run_id} {ctx.scheduled_for.isoformat() if ctx.scheduled_for else '-'} {os.getpid()}"
+        )
 
     return ticker
 
