@@ -10,7 +10,7 @@ import os
 
 import nox
 
-nox.options.sessions = ["tests", "tests-django6", "lint", "example"]
+nox.options.sessions = ["tests", "tests-django6", "lint", "mypy", "example"]
 nox.options.reuse_existing_virtualenvs = True
 nox.options.error_on_missing_interpreters = True
 
@@ -56,6 +56,13 @@ def lint(session: nox.Session) -> None:
     session.install("ruff")
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
+
+
+@nox.session(python="3.12")
+def mypy(session: nox.Session) -> None:
+    """mypy --strict with django-stubs on the package."""
+    session.install("-e", ".[lint]", "django~=6.1.0")
+    session.run("mypy", "django_togo_scheduler")
 
 
 @nox.session(python="3.11")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from django.apps import AppConfig
@@ -26,7 +27,9 @@ def _is_dict() -> bool:
 
 
 def check_settings(
-    app_configs: list[AppConfig] | None, **kwargs: Any
+    app_configs: Sequence[AppConfig] | None,
+    databases: Sequence[str] | None = None,
+    **kwargs: Any,
 ) -> list[CheckMessage]:
     """E001: unknown keys or values of the wrong type in ``TOGO_SCHEDULER``; E004: bad zone."""
     from .specs import get_timezone, parse_duration
@@ -87,7 +90,9 @@ def _check_numbers() -> list[CheckMessage]:
 
 
 def check_schedule(
-    app_configs: list[AppConfig] | None, **kwargs: Any
+    app_configs: Sequence[AppConfig] | None,
+    databases: Sequence[str] | None = None,
+    **kwargs: Any,
 ) -> list[CheckMessage]:
     """E002: a ``SCHEDULE`` entry of the wrong shape or with an invalid spec or option;
     E003: a ``SCHEDULE`` entry naming no registered job."""
@@ -142,7 +147,9 @@ def check_schedule(
 
 
 def check_queue(
-    app_configs: list[AppConfig] | None, **kwargs: Any
+    app_configs: Sequence[AppConfig] | None,
+    databases: Sequence[str] | None = None,
+    **kwargs: Any,
 ) -> list[CheckMessage]:
     """W001: ``QUEUE`` was set to a name that no django-rq queue has: jobs run inline."""
     from .dispatch import rq_queue_configured
