@@ -11,10 +11,9 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from django.db import transaction
-
 from .conf import app_settings
 from .exceptions import ImproperlyConfiguredSchedule, TogoSchedulerError
+from .locking import write_transaction
 from .models import ScheduledJob
 from .registry import registry
 
@@ -75,7 +74,7 @@ def sync_declared(now: datetime) -> list[ScheduledJob]:
     for name, (spec, options) in sorted(declared.items()):
         where = f"SCHEDULE[{name!r}]" if name in in_setting else f"@job({name!r})"
         _validate(name, spec, options, where)
-    with transaction.atomic():
+    with write_transaction(ScheduledJob):
         synced = [
             upsert_schedule(name, spec, options, now, declared=True)
             for name, (spec, options) in sorted(declared.items())

@@ -7,7 +7,6 @@ import threading
 from datetime import datetime
 from typing import Any
 
-from django.db import transaction
 from django.db.models import QuerySet
 
 from . import clock, engine
@@ -77,7 +76,7 @@ def upsert_schedule(
     """
     spec = validate_spec(spec)
     fields = normalise_options(name, options)
-    with transaction.atomic():
+    with write_transaction(ScheduledJob):
         job = ScheduledJob.objects.select_for_update().filter(name=name).first()
         if job is None:
             job = ScheduledJob(name=name)
@@ -127,7 +126,7 @@ class Service:
     def resume(self, name: str) -> None:
         """Fire ``name`` again from its next slot; missed slots are not replayed."""
         now = clock.now()
-        with transaction.atomic():
+        with write_transaction(ScheduledJob):
             job = ScheduledJob.objects.select_for_update().filter(name=name).first()
             if job is None:
                 raise LookupError(f"There is no schedule named {name!r}.")
