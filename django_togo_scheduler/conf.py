@@ -29,8 +29,10 @@ DEFAULTS: dict[str, Any] = {
     "INLINE_WORKERS": 4,
     # the longest runscheduler sleeps between ticks, in seconds.
     "MAX_SLEEP": 1.0,
-    # an inline run left "running" whose worker stopped heartbeating this long ago is failed (seconds).
-    "STALE_AFTER": 30,
+    # a run whose executing process stopped heartbeating this long ago is failed
+    # (seconds); heartbeats come every STALE_AFTER / 3, so a dead worker's run is
+    # failed 17-26 s after the worker died while a scheduler runs.
+    "STALE_AFTER": 25,
 }
 
 

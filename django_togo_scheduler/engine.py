@@ -55,12 +55,13 @@ def tick(
     state: EngineState | None = None,
 ) -> list[Run]:
     """One pass: record every due slot up to ``now``, dispatch, repair; return new runs."""
-    from .dispatch import get_dispatcher
     from .reconcile import reconcile
+    from .service import get_scheduler
 
     now = now or clock.now()
-    state = state if state is not None else EngineState()
-    dispatcher = dispatcher or get_dispatcher()
+    service = get_scheduler()
+    state = state if state is not None else service.state
+    dispatcher = dispatcher or service.dispatcher
     # Repair first, so a dead worker's run no longer blocks this tick's slots.
     reconcile(now, dispatcher)
     created = claim_due(now, state)
@@ -187,9 +188,9 @@ def _build_runs(
         queue = resolve_queue(job.queue)
         in_flight = job.name in busy
         for slot in plan.slots:
-            # Under catchup="all" missed slots wait for each other; otherwise a
-            # slot whose job is still running is recorded as skipped.
-            waits = job.catchup == "all"
+            # Under catchup="all" the runs of a catch-up batch wait for each
+            # other; otherwise a slot whose job is in flight is recorded skipped.
+            waits = job.catchup == "all" and len(plan.slots) > 1
             skipped = in_flight and not waits
             runs.append(
                 Run(
@@ -256,14 +257,16 @@ def dispatch_pending(now: datetime, dispatcher: Dispatcher) -> list[Run]:
     dispatched and unfinished, so catch-up runs follow each other in order.
     """
     handed: list[Run] = []
+    after = 0  # the outbox is walked once per sweep, by id: nothing is looked at twice
     while True:
         with write_transaction(Run) as alias:
             pending = Run.objects.using(alias).filter(
-                status=Run.Status.QUEUED, dispatched_at__isnull=True
+                status=Run.Status.QUEUED, dispatched_at__isnull=True, pk__gt=after
             )
             batch = list(lock_rows(pending.order_by("id")[:DISPATCH_BATCH], alias))
             if not batch:
                 break
+            after = batch[-1].pk
             ready = _ready_runs(alias, batch)
             Run.objects.using(alias).filter(pk__in=[r.pk for r in ready]).update(
                 dispatched_at=now,
@@ -276,7 +279,7 @@ def dispatch_pending(now: datetime, dispatcher: Dispatcher) -> list[Run]:
         if ready:
             dispatcher.dispatch(ready)
             handed.extend(ready)
-        if len(batch) < DISPATCH_BATCH or not ready:
+        if len(batch) < DISPATCH_BATCH:
             break
     return handed
 

@@ -52,15 +52,17 @@ def plan_due(
     window: timedelta | None,
 ) -> Plan:
     """Plan a schedule whose next slot ``due_at`` is at or before ``now``."""
+    on_time_from = min(on_time_since, now - MISFIRE_GRACE)
     following = spec.next_after(due_at, tz)
-    if following > now:
-        # The common case: exactly one slot is due, and it is on time.
+    if following > now and (due_at >= on_time_from or policy != "none"):
+        # The common case: exactly one slot is due (on time, or the one missed
+        # slot that "latest" and "all" fire).
         return Plan([Slot(due_at, catchup=False)], following, 0)
     newest = max(spec.last_at_or_before(now, tz), due_at)
     if policy == "all":
         start = due_at if window is None else max(due_at, now - window)
     else:
-        start = max(due_at, min(on_time_since, now - MISFIRE_GRACE))
+        start = max(due_at, on_time_from)
     slots = _slots_between(spec, tz, start, newest)
     capped = len(slots) > MAX_SLOTS_PER_TICK
     if capped:

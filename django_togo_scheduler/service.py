@@ -5,13 +5,16 @@ from __future__ import annotations
 import functools
 import threading
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db.models import QuerySet
 
 from . import clock, engine
 from .conf import app_settings
 from .dispatch.base import Dispatcher
+
+if TYPE_CHECKING:
+    from .dispatch import RoutingDispatcher
 from .engine import SKIP_REASON, EngineState
 from .exceptions import InvalidSpec
 from .locking import write_transaction
@@ -163,6 +166,13 @@ class Service:
         return run
 
     @functools.cached_property
+    def dispatcher(self) -> RoutingDispatcher:
+        """The dispatcher this process's ticks use (created on first use)."""
+        from .dispatch import get_dispatcher
+
+        return get_dispatcher()
+
+    @functools.cached_property
     def rq_dispatcher(self) -> Dispatcher:
         """The dispatcher manual triggers through RQ use."""
         from .dispatch.rq import RQDispatcher
@@ -186,7 +196,9 @@ class Service:
         self, now: datetime | None = None, *, dispatcher: Dispatcher | None = None
     ) -> list[Run]:
         """One pass: fire every due slot up to ``now``; return the runs created."""
-        return engine.tick(now, dispatcher=dispatcher, state=self.state)
+        return engine.tick(
+            now, dispatcher=dispatcher or self.dispatcher, state=self.state
+        )
 
     def stop(self) -> None:
         """Ask a running loop to finish its current tick and return."""

@@ -82,7 +82,7 @@ RQ_QUEUES: dict[str, dict[str, object]] = (
 
 TOGO_SCHEDULER = {
     "QUEUE": os.environ.get("TOGO_TEST_QUEUE") or None,
-    "STALE_AFTER": float(os.environ.get("TOGO_TEST_STALE_AFTER", "30")),
+    "STALE_AFTER": float(os.environ.get("TOGO_TEST_STALE_AFTER", "25")),
 }
 
 LOGGING = {

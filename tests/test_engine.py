@@ -282,3 +282,32 @@ def test_tick__a_long_catchup_continues_on_the_next_tick(calls, now, monkeypatch
     assert [len(first), len(second), len(third)] == [4, 4, 2]
     slots = sorted(Run.objects.values_list("scheduled_for", flat=True))
     assert slots == [now - i * MIN for i in range(9, -1, -1)]
+
+
+def test_tick__catchup_all_on_time_slot_still_skips_on_overlap(calls, now):
+    make_job("test.record", next_run_at=now, catchup="all")
+    Run.objects.create(
+        job="test.record", status="running", trigger="manual", dispatched_at=now
+    )
+
+    (run,) = tick(now, dispatcher=Recorder())
+
+    assert run.status == "skipped"
+
+
+def test_dispatch_pending__runs_waiting_behind_busy_jobs_do_not_starve_others(
+    calls, now, monkeypatch, registry
+):
+    monkeypatch.setattr(engine, "DISPATCH_BATCH", 2)
+    registry.register("test.busy", lambda: None)
+    Run.objects.create(
+        job="test.busy", status="running", trigger="manual", dispatched_at=now
+    )
+    for _ in range(5):
+        Run.objects.create(job="test.busy", trigger="catchup")
+    other = Run.objects.create(job="test.record", trigger="manual")
+    recorder = Recorder()
+
+    engine.dispatch_pending(now, recorder)
+
+    assert recorder.handed == [other.pk]

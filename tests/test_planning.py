@@ -87,3 +87,24 @@ def test_plan_due__slots_since_the_previous_tick_are_on_time():
     )
     assert offsets(p) == [(0, True), (1, True), (2, True), (3, False)]
     assert p.missed == 0
+
+
+def test_plan_due__none_skips_a_single_missed_slot():
+    # A daily job missed one slot while no scheduler ran: "none" fires nothing.
+    p = plan(
+        "30 7 * * *",
+        due_at=T0 - timedelta(hours=4, minutes=30),
+        now=T0 - timedelta(hours=1),
+        policy="none",
+    )
+    assert p.slots == [] and p.missed == 1
+    assert p.next_run_at == T0 + timedelta(hours=19, minutes=30)
+
+
+def test_plan_due__latest_fires_a_single_missed_slot():
+    p = plan(
+        "30 7 * * *",
+        due_at=T0 - timedelta(hours=4, minutes=30),
+        now=T0 - timedelta(hours=1),
+    )
+    assert [s.at for s in p.slots] == [T0 - timedelta(hours=4, minutes=30)]

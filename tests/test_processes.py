@@ -156,3 +156,20 @@ def test_trigger_from_another_process__picked_up_within_a_second(tmp_path):
     finally:
         ((code, _out, err),) = stop([proc])
     assert code == 0, err
+
+
+def test_second_sigterm__exits_at_once_and_the_run_is_failed_later(tmp_path):
+    side_effects = tmp_path / "effects.log"
+    run = Run.objects.create(job="testapp.slow", trigger="manual")
+    proc = start_scheduler(side_effects, TOGO_TEST_SLOW_SECONDS="60")
+    assert wait_until(lambda: Run.objects.get(pk=run.pk).status == "running")
+    proc.send_signal(signal.SIGTERM)
+    time.sleep(0.5)
+    started = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=30)
+
+    assert proc.returncode == 1
+    assert time.monotonic() - started < 10
+    assert "Second signal" in err
+    assert Run.objects.get(pk=run.pk).status == "running"  # until a reconciler sees it

@@ -33,7 +33,7 @@ def test_reconcile__a_dead_workers_run_is_failed_and_the_job_unblocked(
         scheduled_for=now - timedelta(minutes=1),
         dispatched_at=now - timedelta(minutes=2),
         started_at=now - timedelta(minutes=2),
-        heartbeat_at=now - timedelta(seconds=31),
+        heartbeat_at=now - timedelta(seconds=26),
         worker="gone-host:123",
     )
     ScheduledJob.objects.create(name="test.record", spec="* * * * *", next_run_at=now)
@@ -52,7 +52,7 @@ def test_reconcile__a_fresh_heartbeat_is_left_alone(now):
         job="test.record",
         status="running",
         dispatched_at=now,
-        heartbeat_at=now - timedelta(seconds=29),
+        heartbeat_at=now - timedelta(seconds=24),
     )
     recorder = Recorder()
     reconcile(now, recorder)

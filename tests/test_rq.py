@@ -9,6 +9,7 @@ import socket
 from datetime import timedelta
 
 import pytest
+from django.db import connection
 from redis import Redis
 from rq import Queue
 from rq.job import Job
@@ -275,3 +276,36 @@ def test_rq__a_killed_worker_fails_the_run_and_the_job_is_unblocked(
     slot = ScheduledJob.objects.get(name="testapp.slow").next_run_at
     (later,) = tick(slot, dispatcher=dispatcher)
     assert (later.scheduled_for, later.status) == (slot, "queued")
+
+
+def test_rq__a_big_outbox_while_redis_is_down_is_swept_once(
+    redis_server, redis, dispatcher, monkeypatch
+):
+    import threading
+
+    from django_togo_scheduler import engine
+
+    monkeypatch.setattr(engine, "DISPATCH_BATCH", 3)
+    pks = [
+        Run.objects.create(job=f"testapp.tick{i}", trigger="manual", queue="togo").pk
+        for i in range(7)
+    ]
+    redis_server.stop()
+    handed = []
+
+    def run_sweep():
+        try:
+            handed.extend(engine.dispatch_pending(clock.now(), dispatcher))
+        finally:
+            connection.close()
+
+    sweep = threading.Thread(target=run_sweep)
+
+    sweep.start()
+    sweep.join(timeout=20)
+
+    assert not sweep.is_alive(), "the sweep kept retrying the same runs"
+    assert sorted(r.pk for r in handed) == pks
+    assert set(
+        Run.objects.filter(pk__in=pks).values_list("status", "dispatched_at")
+    ) == {("queued", None)}

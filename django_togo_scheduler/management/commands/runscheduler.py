@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 from types import FrameType
 from typing import Any
@@ -24,12 +25,11 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, once: bool, verbosity: int, **options: Any) -> None:
         from django_togo_scheduler.conf import app_settings
-        from django_togo_scheduler.dispatch import get_dispatcher
         from django_togo_scheduler.loop import SchedulerLoop
         from django_togo_scheduler.service import get_scheduler
 
         service = get_scheduler()
-        dispatcher = get_dispatcher()
+        dispatcher = service.dispatcher
         loop = SchedulerLoop(service, dispatcher)
         try:
             loop.start()
@@ -53,10 +53,11 @@ class Command(BaseCommand):
             )
         try:
             loop.run_forever()
+            # Inline runs in progress finish; a second signal ends the wait.
+            dispatcher.shutdown(wait=True)
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
-            dispatcher.shutdown(wait=True)
         if verbosity:
             self.stdout.write("Scheduler stopped.")
 
@@ -65,7 +66,12 @@ class Command(BaseCommand):
 
         service = get_scheduler()
         if service.stopping:
-            # A second signal while inline runs finish: leave now; the reconciler
-            # of the next scheduler fails the abandoned runs.
-            raise SystemExit(1)
+            # A second signal while inline runs finish: leave now (the pool's
+            # threads would hold an ordinary exit). Their heartbeats stop, so the
+            # next scheduler's reconciler fails the abandoned runs.
+            self.stderr.write(
+                "Second signal: exiting without waiting for running jobs."
+            )
+            self.stderr.flush()
+            os._exit(1)
         service.stop()
