@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
@@ -181,17 +180,3 @@ class Run(models.Model):
     def is_in_flight(self) -> bool:
         """Whether the run is queued or running."""
         return self.status in (self.Status.QUEUED, self.Status.RUNNING)
-
-    def as_dict(self) -> dict[str, Any]:
-        """The run's fields as plain values (for logs and the CLI)."""
-        return {
-            "id": self.pk,
-            "job": self.job,
-            "status": self.status,
-            "trigger": self.trigger,
-            "scheduled_for": self.scheduled_for,
-            "started_at": self.started_at,
-            "finished_at": self.finished_at,
-            "error": self.error,
-            "worker": self.worker,
-        }
