@@ -102,7 +102,9 @@ class ScheduledJobAdmin(JobAdminBase):
 
         names = list(queryset.values_list("name", flat=True))
         for name in names:
-            get_scheduler().pause(name, reason=f"paused in the admin by {request.user}")
+            get_scheduler().pause(
+                name, reason="paused in the admin", by=str(request.user)
+            )
         self.message_user(
             request,
             ngettext("Paused %d schedule.", "Paused %d schedules.", len(names))

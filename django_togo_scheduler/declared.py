@@ -60,6 +60,13 @@ def declared_schedules() -> dict[str, tuple[str, dict[str, Any]]]:
     return declared
 
 
+def declared_source(name: str) -> str:
+    """Where the declaration of ``name`` comes from, in words for the admin."""
+    if name in setting_entries(app_settings.SCHEDULE):
+        return "TOGO_SCHEDULER['SCHEDULE'] setting"
+    return f"@job in {registry.get(name).func.__module__}"
+
+
 def sync_declared(now: datetime) -> list[ScheduledJob]:
     """Create or update every declared schedule in the database; keep ``paused``.
 
@@ -76,7 +83,9 @@ def sync_declared(now: datetime) -> list[ScheduledJob]:
         _validate(name, spec, options, where)
     with write_transaction(ScheduledJob):
         synced = [
-            upsert_schedule(name, spec, options, now, declared=True)
+            upsert_schedule(
+                name, spec, options, now, declared=True, source=declared_source(name)
+            )
             for name, (spec, options) in sorted(declared.items())
         ]
         # A declaration removed from the code or the setting removes its

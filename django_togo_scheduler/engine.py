@@ -164,7 +164,10 @@ def _advance(alias: str, jobs: list[ScheduledJob], plans: dict[int, Plan]) -> No
     broken = [job.pk for job in jobs if job.paused]
     if broken:
         ScheduledJob.objects.using(alias).filter(pk__in=broken).update(
-            paused=True, paused_reason="the spec or time zone cannot be evaluated"
+            paused=True,
+            paused_reason="the spec or time zone cannot be evaluated",
+            paused_by="scheduler",
+            paused_at=clock.now(),
         )
 
 

@@ -41,6 +41,8 @@ class ScheduledJob(models.Model):
     timezone = models.CharField(_("time zone"), max_length=64, blank=True, default="")
     paused = models.BooleanField(_("paused"), default=False)
     paused_reason = models.TextField(_("pause reason"), blank=True, default="")
+    paused_by = models.CharField(_("paused by"), max_length=150, blank=True, default="")
+    paused_at = models.DateTimeField(_("paused at"), null=True, blank=True)
     queue = models.CharField(_("queue"), max_length=100, blank=True, default="")
     timeout = models.PositiveIntegerField(
         _("timeout (seconds)"), null=True, blank=True, validators=[MinValueValidator(1)]
@@ -52,6 +54,10 @@ class ScheduledJob(models.Model):
     # Declared in code (@job(schedule=...)) or the SCHEDULE setting: runscheduler
     # keeps it in step with the declaration, and removes it with the declaration.
     declared = models.BooleanField(_("declared in code or settings"), default=False)
+    # Where a declared schedule comes from ("@job in myapp.jobs", "SCHEDULE setting").
+    source = models.CharField(_("source"), max_length=255, blank=True, default="")
+    # Start of the current overdue episode (max_age exceeded); null when not overdue.
+    overdue_since = models.DateTimeField(_("overdue since"), null=True, blank=True)
     next_run_at = models.DateTimeField(_("next run at"), null=True, blank=True)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
@@ -180,3 +186,22 @@ class Run(models.Model):
     def is_in_flight(self) -> bool:
         """Whether the run is queued or running."""
         return self.status in (self.Status.QUEUED, self.Status.RUNNING)
+
+
+class SchedulerProcess(models.Model):
+    """A running ``runscheduler`` process and its heartbeat (its last tick)."""
+
+    host = models.CharField(_("host"), max_length=255)
+    pid = models.PositiveIntegerField(_("pid"))
+    started_at = models.DateTimeField(_("started at"))
+    last_tick_at = models.DateTimeField(_("last tick at"))
+    stopped_at = models.DateTimeField(_("stopped at"), null=True, blank=True)
+
+    class Meta:
+        ordering = ["-last_tick_at"]
+        verbose_name = _("scheduler process")
+        verbose_name_plural = _("scheduler processes")
+        indexes = [models.Index(fields=["last_tick_at"], name="togo_process_last_tick")]
+
+    def __str__(self) -> str:
+        return f"{self.host}:{self.pid}"

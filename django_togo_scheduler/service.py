@@ -71,6 +71,7 @@ def upsert_schedule(
     now: datetime,
     *,
     declared: bool = False,
+    source: str = "",
 ) -> ScheduledJob:
     """Create or update the schedule ``name``, keeping ``paused`` as it is.
 
@@ -84,6 +85,7 @@ def upsert_schedule(
         if job is None:
             job = ScheduledJob(name=name)
         fields["declared"] = declared
+        fields["source"] = source
         moved = (
             job._state.adding or job.spec != spec or job.timezone != fields["timezone"]
         )
@@ -118,10 +120,18 @@ class Service:
         """Remove the schedule; the handler and the run history stay."""
         ScheduledJob.objects.filter(name=name).delete()
 
-    def pause(self, name: str, reason: str | None = None) -> None:
-        """Stop firing ``name`` until resumed; ``LookupError`` when unscheduled."""
+    def pause(self, name: str, reason: str | None = None, *, by: str = "") -> None:
+        """Stop firing ``name`` until resumed; ``LookupError`` when unscheduled.
+
+        ``reason`` and ``by`` (who paused it) are kept with the time of the pause.
+        """
+        now = clock.now()
         updated = ScheduledJob.objects.filter(name=name).update(
-            paused=True, paused_reason=reason or "", updated_at=clock.now()
+            paused=True,
+            paused_reason=reason or "",
+            paused_by=by,
+            paused_at=now,
+            updated_at=now,
         )
         if not updated:
             raise LookupError(f"There is no schedule named {name!r}.")
@@ -135,7 +145,8 @@ class Service:
                 raise LookupError(f"There is no schedule named {name!r}.")
             if job.paused:
                 job.paused = False
-                job.paused_reason = ""
+                job.paused_reason = job.paused_by = ""
+                job.paused_at = None
                 job.next_run_at = first_slot(job.spec, job.timezone, now)
                 job.save()
 

@@ -242,10 +242,9 @@ def test_pause_jobs__pauses_with_a_message(admin_client):
     assert messages_of(response) == [("success", "Paused 2 schedules.")]
     paused = dict(ScheduledJob.objects.values_list("name", "paused"))
     assert paused == {"testapp.noop": True, "testapp.fails": True}
-    assert (
-        ScheduledJob.objects.get(name="testapp.noop").paused_reason
-        == "paused in the admin by admin"
-    )
+    noop = ScheduledJob.objects.get(name="testapp.noop")
+    assert (noop.paused_reason, noop.paused_by) == ("paused in the admin", "admin")
+    assert noop.paused_at is not None
 
 
 def test_resume_jobs__resumes_from_the_next_slot(admin_client, clock_at):
@@ -371,7 +370,7 @@ def test_pause_jobs__with_change_permission(staff_client):
     response = run_action(staff_client, "pause_jobs", job)
 
     assert messages_of(response) == [("success", "Paused 1 schedule.")]
-    assert ScheduledJob.objects.get().paused_reason == "paused in the admin by operator"
+    assert ScheduledJob.objects.get().paused_by == "operator"
 
 
 # the run log is read-only
