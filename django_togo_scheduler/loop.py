@@ -13,6 +13,7 @@ from .conf import app_settings
 from .declared import sync_declared
 from .dispatch.base import Dispatcher
 from .models import ScheduledJob
+from .processes import ProcessHeartbeat
 from .service import Service
 from .specs import parse_duration
 
@@ -43,11 +44,17 @@ class SchedulerLoop:
         self.service = service
         self.dispatcher = dispatcher
         self._last_prune: datetime | None = None
+        self.heartbeat = ProcessHeartbeat()
 
     def start(self) -> None:
         """Sync the declared schedules; the first thing a scheduler does."""
         synced = sync_declared(clock.now())
         logger.info("Synced %d declared schedule(s).", len(synced))
+
+    def stop(self) -> None:
+        """Record a clean stop in the heartbeat table (best effort)."""
+        with contextlib.suppress(DatabaseError):
+            self.heartbeat.stop(clock.now())
 
     def run_once(self) -> float:
         """One tick (with housekeeping); return how long to sleep before the next."""
@@ -55,6 +62,7 @@ class SchedulerLoop:
             close_old_connections()
         now = clock.now()
         engine.tick(now, dispatcher=self.dispatcher, state=self.service.state)
+        self.heartbeat.beat(now)
         self._maybe_prune(now)
         return seconds_until_next(clock.now(), app_settings.MAX_SLEEP)
 

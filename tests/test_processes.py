@@ -173,3 +173,45 @@ def test_second_sigterm__exits_at_once_and_the_run_is_failed_later(tmp_path):
     assert time.monotonic() - started < 10
     assert "Second signal" in err
     assert Run.objects.get(pk=run.pk).status == "running"  # until a reconciler sees it
+
+
+def test_status__probes_a_running_scheduler(tmp_path):
+    from django_togo_scheduler.models import SchedulerProcess
+
+    def probe():
+        env = {
+            **os.environ,
+            "PYTHONPATH": str(ROOT),
+            "TOGO_TEST_DB": "postgres"
+            if connection.vendor == "postgresql"
+            else "sqlite",
+            "TOGO_TEST_DB_NAME": connection.settings_dict["NAME"],
+        }
+        return subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "django",
+                "scheduler",
+                "status",
+                "--settings=tests.settings",
+            ],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    assert probe().returncode == 1
+    proc = start_scheduler(tmp_path / "effects.log")
+    try:
+        assert wait_until(
+            lambda: SchedulerProcess.objects.filter(pid=proc.pid).exists()
+        )
+        alive = probe()
+        assert alive.returncode == 0 and f":{proc.pid}" in alive.stdout
+    finally:
+        ((code, _out, err),) = stop([proc])
+    assert code == 0, err
+    assert probe().returncode == 1  # a clean stop is recorded

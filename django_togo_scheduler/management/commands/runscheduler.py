@@ -41,6 +41,7 @@ class Command(BaseCommand):
                 loop.run_once()
             finally:
                 dispatcher.shutdown(wait=True)
+                loop.stop()
             return
         previous = {
             sig: signal.signal(sig, self._on_signal)
@@ -55,6 +56,7 @@ class Command(BaseCommand):
             loop.run_forever()
             # Inline runs in progress finish; a second signal ends the wait.
             dispatcher.shutdown(wait=True)
+            loop.stop()
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)

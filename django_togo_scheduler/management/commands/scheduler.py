@@ -126,6 +126,16 @@ class Command(BaseCommand):
         prune.add_argument(
             "--older-than", default=None, help="e.g. 30d (default RUN_RETENTION)."
         )
+        status = sub.add_parser(
+            "status",
+            help="Live schedulers; exits 1 when none ticked recently (a liveness probe).",
+            parents=parents,
+        )
+        status.add_argument(
+            "--within",
+            default="30s",
+            help="How recent a tick must be to count as live (default 30s).",
+        )
 
     def handle(self, *args: Any, action: str, **options: Any) -> None:
         try:
@@ -279,3 +289,27 @@ class Command(BaseCommand):
         self.stdout.write(
             f"Deleted {deleted} run(s) that finished more than {text} ago."
         )
+
+    def do_status(self, *, within: str, **options: Any) -> None:
+        from django_togo_scheduler import clock
+        from django_togo_scheduler.conf import app_settings
+        from django_togo_scheduler.processes import live_processes
+        from django_togo_scheduler.specs import parse_duration
+
+        now = clock.now()
+        tz = _zone(app_settings.TIMEZONE)
+        live = live_processes(now, parse_duration(within))
+        if not live:
+            self.stdout.write(f"No scheduler ticked within {within}.")
+            raise SystemExit(1)
+        rows = [
+            (
+                f"{p.host}:{p.pid}",
+                _when(p.started_at, tz),
+                _when(p.last_tick_at, tz),
+                f"{(now - p.last_tick_at).total_seconds():.0f}s ago",
+            )
+            for p in live
+        ]
+        for line in format_table(("SCHEDULER", "STARTED", "LAST TICK", "AGE"), rows):
+            self.stdout.write(line)
