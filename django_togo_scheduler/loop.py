@@ -46,10 +46,31 @@ class SchedulerLoop:
         self._last_prune: datetime | None = None
         self.heartbeat = ProcessHeartbeat()
 
-    def start(self) -> None:
-        """Sync the declared schedules; the first thing a scheduler does."""
-        synced = sync_declared(clock.now())
-        logger.info("Synced %d declared schedule(s).", len(synced))
+    def start(self, *, retry: bool = False) -> bool:
+        """Sync the declared schedules; the first thing a scheduler does.
+
+        With ``retry``, an unreachable database is retried with back-off until it
+        answers (True) or the service is stopped meanwhile (False).
+        """
+        backoff = 1.0
+        while True:
+            try:
+                synced = sync_declared(clock.now())
+            except DatabaseError as exc:
+                if not retry:
+                    raise
+                logger.error(
+                    "Cannot reach the database to sync schedules (%s); retrying in %.0f s.",
+                    exc,
+                    backoff,
+                )
+                self._drop_connection()
+                if self.service.wait(backoff):
+                    return False
+                backoff = min(backoff * 2, MAX_BACKOFF)
+                continue
+            logger.info("Synced %d declared schedule(s).", len(synced))
+            return True
 
     def stop(self) -> None:
         """Record a clean stop in the heartbeat table (best effort)."""
@@ -64,21 +85,37 @@ class SchedulerLoop:
         engine.tick(now, dispatcher=self.dispatcher, state=self.service.state)
         self.heartbeat.beat(now)
         self._maybe_prune(now)
+        self._maybe_check_overdue(now)
         return seconds_until_next(clock.now(), app_settings.MAX_SLEEP)
 
     def run_forever(self) -> None:
         """Tick until :meth:`Service.stop`; database errors back off and retry."""
         backoff = 1.0
+        failing_since: datetime | None = None
         while not self.service.stopping:
             try:
                 sleep = self.run_once()
-                backoff = 1.0
-            except DatabaseError:
-                logger.exception(
-                    "Tick failed on a database error; retrying in %.0f s.", backoff
-                )
+            except DatabaseError as exc:
+                if failing_since is None:
+                    failing_since = clock.now()
+                    logger.exception(
+                        "Tick failed on a database error; retrying in %.0f s.", backoff
+                    )
+                else:
+                    logger.error(
+                        "Database still unreachable (%s); retrying in %.0f s.",
+                        exc,
+                        backoff,
+                    )
                 self._drop_connection()
                 sleep, backoff = backoff, min(backoff * 2, MAX_BACKOFF)
+            else:
+                if failing_since is not None:
+                    logger.warning(
+                        "Database reachable again after %.0f s; ticking resumed.",
+                        (clock.now() - failing_since).total_seconds(),
+                    )
+                failing_since, backoff = None, 1.0
             self.service.wait(sleep)
 
     def _maybe_prune(self, now: datetime) -> None:
@@ -89,6 +126,17 @@ class SchedulerLoop:
         deleted = engine.prune(now, parse_duration(retention))
         if deleted:
             logger.info("Pruned %d run(s) older than %s.", deleted, retention)
+
+    _last_overdue_check: datetime | None = None
+
+    def _maybe_check_overdue(self, now: datetime) -> None:
+        # Every 30 s: an overdue flag a little late is fine, a query per tick is not.
+        from .overdue import CHECK_EVERY, check_overdue
+
+        last = self._last_overdue_check
+        if last is None or now - last >= CHECK_EVERY:
+            self._last_overdue_check = now
+            check_overdue(now)
 
     @staticmethod
     def _drop_connection() -> None:

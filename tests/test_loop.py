@@ -74,8 +74,46 @@ def test_run_forever__backs_off_on_database_errors_and_stops(
     monkeypatch.setattr(loop, "_drop_connection", lambda: None)
     monkeypatch.setattr(service, "wait", waits.append)
 
-    with caplog.at_level(logging.ERROR, logger="django_togo_scheduler"):
+    with caplog.at_level(logging.WARNING, logger="django_togo_scheduler"):
         loop.run_forever()
 
     assert waits == [1.0, 2.0, 0.5]
-    assert caplog.text.count("Tick failed on a database error") == 2
+    # One traceback for the outage, then one line per retry.
+    assert caplog.text.count("Tick failed on a database error") == 1
+    assert (
+        caplog.text.count("Database still unreachable (again); retrying in 2 s.") == 1
+    )
+    assert caplog.text.count("Traceback") == 1
+    assert "Database reachable again after" in caplog.text
+
+
+def test_start__retries_an_unreachable_database_until_stopped(
+    monkeypatch, caplog, sync_dispatcher
+):
+    from django_togo_scheduler import loop as loop_mod
+
+    service = Service()
+    loop = SchedulerLoop(service, sync_dispatcher)
+    calls = []
+
+    def failing_sync(now):
+        calls.append(now)
+        raise OperationalError("connection refused")
+
+    waits = []
+
+    def wait(seconds):
+        waits.append(seconds)
+        return len(waits) >= 3  # stopped during the third wait
+
+    monkeypatch.setattr(loop_mod, "sync_declared", failing_sync)
+    monkeypatch.setattr(loop, "_drop_connection", lambda: None)
+    monkeypatch.setattr(service, "wait", wait)
+
+    with caplog.at_level(logging.ERROR, logger="django_togo_scheduler"):
+        assert loop.start(retry=True) is False
+
+    assert waits == [1.0, 2.0, 4.0] and len(calls) == 3
+    assert caplog.text.count("Cannot reach the database to sync schedules") == 3
+    with pytest.raises(OperationalError):
+        loop.start()

@@ -5,11 +5,14 @@ from __future__ import annotations
 import os
 import signal
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from django_togo_scheduler.exceptions import TogoSchedulerError
+
+if TYPE_CHECKING:
+    from django_togo_scheduler.loop import SchedulerLoop
 
 
 class Command(BaseCommand):
@@ -24,18 +27,33 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, once: bool, verbosity: int, **options: Any) -> None:
-        from django_togo_scheduler.conf import app_settings
         from django_togo_scheduler.loop import SchedulerLoop
         from django_togo_scheduler.service import get_scheduler
 
         service = get_scheduler()
         dispatcher = service.dispatcher
         loop = SchedulerLoop(service, dispatcher)
+        previous = {
+            sig: signal.signal(sig, self._on_signal)
+            for sig in (signal.SIGTERM, signal.SIGINT)
+        }
         try:
-            loop.start()
+            self._run(loop, once=once, verbosity=verbosity)
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+    def _run(self, loop: SchedulerLoop, *, once: bool, verbosity: int) -> None:
+        from django_togo_scheduler.conf import app_settings
+
+        service, dispatcher = loop.service, loop.dispatcher
+        try:
+            started = loop.start(retry=not once)
         except (TogoSchedulerError, ValueError) as exc:
             dispatcher.shutdown(wait=False)
             raise CommandError(f"Cannot sync the declared schedules: {exc}") from exc
+        if not started:  # stopped while the database was unreachable
+            return
         if once:
             try:
                 loop.run_once()
@@ -43,23 +61,15 @@ class Command(BaseCommand):
                 dispatcher.shutdown(wait=True)
                 loop.stop()
             return
-        previous = {
-            sig: signal.signal(sig, self._on_signal)
-            for sig in (signal.SIGTERM, signal.SIGINT)
-        }
         if verbosity:
             self.stdout.write(
                 f"Scheduler started ({len(service.jobs())} schedule(s), "
                 f"timezone {app_settings.TIMEZONE}). Stop with Ctrl-C or SIGTERM."
             )
-        try:
-            loop.run_forever()
-            # Inline runs in progress finish; a second signal ends the wait.
-            dispatcher.shutdown(wait=True)
-            loop.stop()
-        finally:
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
+        loop.run_forever()
+        # Inline runs in progress finish; a second signal ends the wait.
+        dispatcher.shutdown(wait=True)
+        loop.stop()
         if verbosity:
             self.stdout.write("Scheduler stopped.")
 
