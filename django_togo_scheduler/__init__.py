@@ -19,7 +19,7 @@ from .exceptions import (
     UnknownJob,
 )
 from .registry import job, register, registered
-from .signals import run_finished, run_skipped, run_started
+from .signals import run_finished, run_skipped, run_started, schedule_overdue
 from .specs import (
     DAILY,
     EVERY_FIFTEEN_MIN,
@@ -94,5 +94,6 @@ __all__ = [
     "run_finished",
     "run_skipped",
     "run_started",
+    "schedule_overdue",
     "weekly_on",
 ]
