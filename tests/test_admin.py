@@ -1,14 +1,16 @@
-"""The admin: schedule changelist, form and actions with their permissions; the read-only run log."""
+"""The schedules' admin: changelist columns, filters, search, the form and its live preview.
+
+Helpers and fixtures here are shared by the other ``test_admin_*`` modules.
+"""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.contrib.auth.models import Permission
 from django.contrib.messages import get_messages
-from django.db import connection
-from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from django_togo_scheduler.exceptions import TogoSchedulerError
@@ -20,6 +22,15 @@ pytestmark = pytest.mark.django_db
 JOBS = reverse("admin:django_togo_scheduler_scheduledjob_changelist")
 ADD_JOB = reverse("admin:django_togo_scheduler_scheduledjob_add")
 RUNS = reverse("admin:django_togo_scheduler_run_changelist")
+PREVIEW = reverse("admin:django_togo_scheduler_scheduledjob_preview")
+
+
+def change_url(job):
+    return reverse("admin:django_togo_scheduler_scheduledjob_change", args=[job.pk])
+
+
+def run_url(run):
+    return reverse("admin:django_togo_scheduler_run_change", args=[run.pk])
 
 
 @pytest.fixture(autouse=True)
@@ -34,14 +45,24 @@ def clock_at(monkeypatch, now):
     return now
 
 
-@pytest.fixture
-def staff_client(client, django_user_model):
-    """A staff user who may view and change schedules and view runs, but not trigger."""
-    user = django_user_model.objects.create_user("operator", is_staff=True)
-    codenames = ["view_scheduledjob", "change_scheduledjob", "view_run"]
+def staff(client, django_user_model, *codenames, username="operator"):
+    """Log ``client`` in as a staff user with exactly these permissions."""
+    user = django_user_model.objects.create_user(username, is_staff=True)
     user.user_permissions.set(Permission.objects.filter(codename__in=codenames))
     client.force_login(user)
     return client
+
+
+@pytest.fixture
+def staff_client(client, django_user_model):
+    """A staff user who may view and change schedules and view runs, but not trigger."""
+    return staff(
+        client,
+        django_user_model,
+        "view_scheduledjob",
+        "change_scheduledjob",
+        "view_run",
+    )
 
 
 def error_of(func, value):
@@ -53,6 +74,11 @@ def error_of(func, value):
 def make_job(name="testapp.noop", spec="@hourly", **fields):
     fields.setdefault("next_run_at", datetime(2026, 11, 27, 13, tzinfo=UTC))
     return ScheduledJob.objects.create(name=name, spec=spec, **fields)
+
+
+def make_runs(job, *statuses, **fields):
+    """Runs of ``job`` oldest first, one per status."""
+    return [Run.objects.create(job=job, status=s, **fields) for s in statuses]
 
 
 def form_data(**fields):
@@ -68,68 +94,137 @@ def messages_of(response):
     return [(m.level_tag, str(m)) for m in get_messages(response.wsgi_request)]
 
 
-def run_action(client, action, *jobs):
-    return client.post(
-        JOBS,
-        {"action": action, "_selected_action": [job.pk for job in jobs]},
-        follow=True,
-    )
+def rows_of(response):
+    return [obj.name for obj in response.context["cl"].result_list]
 
 
-# changelists
+def cell(response, name, column):
+    """The HTML of one column of the row of schedule ``name``."""
+    cl = response.context["cl"]
+    job = next(obj for obj in cl.result_list if obj.name == name)
+    return str(getattr(cl.model_admin, column)(job))
 
 
-def test_job_changelist__lists_schedules_with_last_status(admin_client):
-    make_job("testapp.noop", "*/5 * * * *")
-    make_job("testapp.fails", "@daily", paused=True)
-    Run.objects.create(job="testapp.noop", status="failed")
-    Run.objects.create(job="testapp.noop", status="done")
+# the changelist
+
+
+def test_job_changelist__shows_spec_words_zone_next_run_and_last_status(
+    admin_client, clock_at
+):
+    make_job("testapp.noop", "0 9 * * 1-5", timezone="Asia/Tokyo")
+    make_job("testapp.fails", "@daily", paused=True, paused_by="alice")
+    make_runs("testapp.noop", "failed", "done")
 
     response = admin_client.get(JOBS)
 
     assert response.status_code == 200
-    rows = {
-        job.name: response.context["cl"].model_admin.last_status(job)
-        for job in response.context["cl"].result_list
-    }
-    assert rows == {"testapp.fails": "-", "testapp.noop": "done"}
-    assert "*/5 * * * *" in response.content.decode()
+    assert rows_of(response) == ["testapp.fails", "testapp.noop"]
+    html = response.content.decode()
+    assert "0 9 * * 1-5" in html
+    assert "At 09:00, Monday through Friday" in html
+    assert "Asia/Tokyo" in html
+    # next_run_at 13:00 UTC is 22:00 in Tokyo, an hour after the clock.
+    assert cell(response, "testapp.noop", "next_run") == (
+        '2026-11-27 22:00 JST<br><span class="togo-quiet">in 1\xa0hour</span>'
+    )
+    assert cell(response, "testapp.noop", "last_status") == (
+        '<span class="togo-badge togo-status-done">done</span>'
+    )
+    assert "never" in cell(response, "testapp.fails", "last_status")
+    assert "paused" in cell(response, "testapp.fails", "pause_state")
+    assert "by alice" in cell(response, "testapp.fails", "pause_state")
+    assert cell(response, "testapp.noop", "runs_link") == (
+        f'<a href="{RUNS}?job=testapp.noop">runs</a>'
+    )
 
 
-def test_job_changelist__queries_do_not_grow_with_the_rows(admin_client):
+def test_job_changelist__a_zone_less_schedule_shows_the_default_zone(
+    admin_client, settings
+):
+    settings.TOGO_SCHEDULER = {"TIMEZONE": "Europe/Berlin"}
+    make_job("testapp.noop", "@daily", timezone="")
+
+    response = admin_client.get(JOBS)
+
+    assert "Europe/Berlin" in cell(response, "testapp.noop", "zone")
+    assert "CET" in cell(response, "testapp.noop", "next_run")
+
+
+def test_job_changelist__strip_of_the_last_20_runs_oldest_first_each_a_link(
+    admin_client,
+):
     make_job("testapp.noop")
-    with CaptureQueriesContext(connection) as one:
-        assert admin_client.get(JOBS).status_code == 200
-    for name in ("testapp.fails", "testapp.slow", "testapp.no_args"):
+    make_job("testapp.fails")
+    statuses = ["done", "failed", "skipped", "running", "queued"]
+    runs = make_runs("testapp.noop", *(statuses * 5))  # 25 runs
+    make_runs("testapp.fails", "failed")
+
+    strip = cell(admin_client.get(JOBS), "testapp.noop", "recent")
+
+    marks = re.findall(r'<a class="togo-mark togo-status-(\w+)" href="([^"]+)"', strip)
+    assert marks == [(run.status, run_url(run)) for run in runs[-20:]]
+    assert f"#{runs[-1].pk} queued" in strip
+
+
+def test_job_changelist__flags_schedules_without_a_handler(admin_client):
+    make_job("testapp.noop")
+    make_job("gone.job")
+
+    response = admin_client.get(JOBS)
+
+    assert "no handler" in cell(response, "gone.job", "job_name")
+    assert cell(response, "testapp.noop", "job_name") == "testapp.noop"
+
+
+def test_job_changelist__search_by_name(admin_client):
+    make_job("testapp.noop")
+    make_job("testapp.fails")
+
+    assert rows_of(admin_client.get(JOBS, {"q": "fail"})) == ["testapp.fails"]
+
+
+def test_job_changelist__filter_paused(admin_client):
+    make_job("testapp.noop")
+    make_job("testapp.fails", paused=True)
+
+    assert rows_of(admin_client.get(JOBS, {"paused__exact": "1"})) == ["testapp.fails"]
+    assert rows_of(admin_client.get(JOBS, {"paused__exact": "0"})) == ["testapp.noop"]
+
+
+def test_job_changelist__filter_by_last_status(admin_client):
+    for name in ("testapp.noop", "testapp.fails", "testapp.slow"):
         make_job(name)
-        Run.objects.create(job=name, status="done")
-    with CaptureQueriesContext(connection) as four:
-        assert admin_client.get(JOBS).status_code == 200
+    make_runs("testapp.noop", "failed", "done")
+    make_runs("testapp.fails", "done", "failed")
 
-    assert len(four) == len(one)
+    def names(value):
+        return rows_of(admin_client.get(JOBS, {"last_status": value}))
+
+    assert names("done") == ["testapp.noop"]
+    assert names("failed") == ["testapp.fails"]
+    assert names("never") == ["testapp.slow"]
+    assert names("running") == []
 
 
-def test_run_changelist__loads_and_filters_by_job_status_and_trigger(admin_client, now):
-    Run.objects.create(
-        job="testapp.noop", status="done", trigger="schedule", scheduled_for=now
-    )
-    Run.objects.create(job="testapp.noop", status="failed", trigger="manual")
-    Run.objects.create(
-        job="testapp.fails", status="failed", trigger="catchup", scheduled_for=now
-    )
+def test_job_changelist__escapes_names_and_reasons(admin_client):
+    name = '<img src=x onerror="alert(1)">'
+    make_job(name, paused=True, paused_reason="<b>deploy</b>")
+    make_runs(name, "done")
 
-    def count(query):
-        response = admin_client.get(f"{RUNS}?{query}")
-        assert response.status_code == 200
-        return response.context["cl"].result_count
+    html = admin_client.get(JOBS).content.decode()
 
-    filters = admin_client.get(RUNS).context["cl"].filter_specs
-    assert [str(spec.title) for spec in filters] == ["job", "status", "trigger"]
-    assert count("") == 3
-    assert count("job=testapp.noop") == 2
-    assert count("status__exact=failed") == 2
-    assert count("trigger__exact=catchup") == 1
-    assert count("job=testapp.noop&status__exact=failed") == 1
+    assert "<img src=x" not in html and "<b>deploy</b>" not in html
+    assert "&lt;img src=x onerror=&quot;alert(1)&quot;&gt;" in html
+    assert "&lt;b&gt;deploy&lt;/b&gt;" in html
+
+
+def test_job_changelist__an_invalid_stored_spec_reads_as_its_error(admin_client):
+    make_job("testapp.noop", "not a spec", timezone="Nowhere/Else")
+
+    response = admin_client.get(JOBS)
+
+    assert response.status_code == 200
+    assert "expected 5 fields" in cell(response, "testapp.noop", "in_words")
 
 
 # the add and change forms
@@ -165,6 +260,15 @@ def test_add_form__rejects_a_name_with_no_handler(admin_client):
     assert not ScheduledJob.objects.exists()
 
 
+def test_add_form__suggests_job_names_and_zones(admin_client):
+    html = admin_client.get(ADD_JOB).content.decode()
+
+    assert '<datalist id="togo-job-names">' in html
+    assert '<option value="testapp.noop">' in html
+    assert '<option value="Europe/Berlin">' in html
+    assert "Type a spec to see its next fire times." in html
+
+
 def test_add_form__valid_computes_next_run_at_and_normalises_the_spec(
     admin_client, clock_at
 ):
@@ -182,22 +286,58 @@ def test_add_form__valid_computes_next_run_at_and_normalises_the_spec(
     assert job.next_run_at == datetime(2026, 11, 30, 8, tzinfo=UTC)
 
 
-def test_change_form__previews_the_next_fire_times(admin_client, clock_at):
+def test_change_form__previews_the_next_5_fire_times_in_the_schedules_zone(
+    admin_client, clock_at
+):
     job = make_job("testapp.noop", "30 8 * * *", timezone="Asia/Tokyo")
 
-    response = admin_client.get(
-        reverse("admin:django_togo_scheduler_scheduledjob_change", args=[job.pk])
-    )
+    response = admin_client.get(change_url(job))
 
     assert response.status_code == 200
     html = response.content.decode()
-    for day in range(28, 33):
-        moment = datetime(2026, 11, 27, 23, 30, tzinfo=UTC) + timedelta(days=day - 28)
-        assert (
-            f"<div>{moment.astimezone(get_timezone('Asia/Tokyo')).isoformat()}</div>"
-            in html
-        )
-    assert "2026-11-28T08:30:00+09:00" in html
+    box = html[html.index('<div id="togo-preview"') :]
+    box = box[: box.index("</div>")]
+    assert f'data-url="{PREVIEW}"' in box
+    assert '<p class="togo-description">At 08:30</p>' in box
+    times = re.findall(r'<time datetime="([^"]+)">([^<]+)</time>', box)
+    assert times == [
+        (f"2026-11-{day - 1}T23:30:00+00:00", f"2026-11-{day} 08:30 JST")
+        for day in range(28, 31)
+    ] + [
+        ("2026-11-30T23:30:00+00:00", "2026-12-01 08:30 JST"),
+        ("2026-12-01T23:30:00+00:00", "2026-12-02 08:30 JST"),
+    ]
+    assert "in 11\xa0hours" in box
+    assert "django_togo_scheduler/preview.js" in html
+
+
+def test_change_form__declared_schedule_shows_its_source_and_that_code_wins(
+    admin_client,
+):
+    declared = make_job(
+        "testapp.noop", declared=True, source="@job in tests.testapp.jobs"
+    )
+    own = make_job("testapp.fails")
+
+    html = admin_client.get(change_url(declared)).content.decode()
+    assert "@job in tests.testapp.jobs" in html
+    assert "code wins on the next deploy" in html
+
+    assert "code wins" not in admin_client.get(change_url(own)).content.decode()
+
+
+def test_change_form__shows_who_paused_when_and_why(admin_client):
+    job = make_job(
+        "testapp.noop",
+        paused=True,
+        paused_by="alice",
+        paused_at=datetime(2026, 11, 27, 9, 15, tzinfo=UTC),
+        paused_reason="<i>holiday</i>",
+    )
+
+    html = admin_client.get(change_url(job)).content.decode()
+
+    assert "by alice at 2026-11-27 09:15:00: &lt;i&gt;holiday&lt;/i&gt;" in html
 
 
 def test_change_form__spec_change_recomputes_next_run_at_other_changes_keep_it(
@@ -205,7 +345,7 @@ def test_change_form__spec_change_recomputes_next_run_at_other_changes_keep_it(
 ):
     pending = clock_at - timedelta(minutes=10)
     job = make_job("testapp.noop", "*/5 * * * *", next_run_at=pending)
-    url = reverse("admin:django_togo_scheduler_scheduledjob_change", args=[job.pk])
+    url = change_url(job)
 
     assert admin_client.post(url, form_data(queue="low")).status_code == 302
     job.refresh_from_db()
@@ -220,193 +360,13 @@ def test_change_form__spec_change_recomputes_next_run_at_other_changes_keep_it(
 
 def test_change_form__keeps_a_schedule_whose_handler_is_gone(admin_client):
     job = make_job("gone.job", "@hourly")
-    url = reverse("admin:django_togo_scheduler_scheduledjob_change", args=[job.pk])
 
     response = admin_client.post(
-        url, form_data(name="gone.job", spec="@hourly", paused="on")
+        change_url(job), form_data(name="gone.job", spec="@hourly", paused="on")
     )
 
     assert response.status_code == 302
     assert ScheduledJob.objects.get().paused is True
-
-
-# actions
-
-
-def test_pause_jobs__pauses_with_a_message(admin_client):
-    one, two = make_job("testapp.noop"), make_job("testapp.fails")
-
-    response = run_action(admin_client, "pause_jobs", one, two)
-
-    assert response.status_code == 200
-    assert messages_of(response) == [("success", "Paused 2 schedules.")]
-    paused = dict(ScheduledJob.objects.values_list("name", "paused"))
-    assert paused == {"testapp.noop": True, "testapp.fails": True}
-    noop = ScheduledJob.objects.get(name="testapp.noop")
-    assert (noop.paused_reason, noop.paused_by) == ("paused in the admin", "admin")
-    assert noop.paused_at is not None
-
-
-def test_resume_jobs__resumes_from_the_next_slot(admin_client, clock_at):
-    job = make_job(
-        "testapp.noop",
-        "*/5 * * * *",
-        paused=True,
-        next_run_at=clock_at - timedelta(days=1),
-    )
-    make_job("testapp.fails", paused=True)
-
-    response = run_action(admin_client, "resume_jobs", job)
-
-    assert messages_of(response) == [("success", "Resumed 1 schedule.")]
-    job.refresh_from_db()
-    assert (job.paused, job.next_run_at) == (False, clock_at + timedelta(minutes=5))
-    assert ScheduledJob.objects.get(name="testapp.fails").paused is True
-
-
-def test_trigger_jobs__records_manual_runs_with_messages(admin_client):
-    noop, fails = make_job("testapp.noop"), make_job("testapp.fails")
-
-    response = run_action(admin_client, "trigger_jobs", noop, fails)
-
-    runs = {run.job: run for run in Run.objects.all()}
-    assert {name: (run.status, run.trigger) for name, run in runs.items()} == {
-        "testapp.noop": ("queued", "manual"),
-        "testapp.fails": ("queued", "manual"),
-    }
-    assert sorted(messages_of(response)) == [
-        ("success", f"testapp.fails: run #{runs['testapp.fails'].pk} queued."),
-        ("success", f"testapp.noop: run #{runs['testapp.noop'].pk} queued."),
-    ]
-
-
-def test_trigger_jobs__skipped_still_running(admin_client):
-    job = make_job("testapp.slow")
-    busy = Run.objects.create(job="testapp.slow", status="running")
-
-    response = run_action(admin_client, "trigger_jobs", job)
-
-    assert messages_of(response) == [
-        ("warning", "testapp.slow: skipped, still running.")
-    ]
-    assert Run.objects.exclude(pk=busy.pk).get().status == "skipped"
-
-
-def test_trigger_jobs__a_schedule_without_handler_is_an_error_message(admin_client):
-    ghost, noop = make_job("ghost.job"), make_job("testapp.noop")
-
-    response = run_action(admin_client, "trigger_jobs", ghost, noop)
-
-    run = Run.objects.get()
-    assert run.job == "testapp.noop"
-    assert sorted(messages_of(response)) == [
-        ("error", "No job handler is registered under the name 'ghost.job'."),
-        ("success", f"testapp.noop: run #{run.pk} queued."),
-    ]
-
-
-# permissions
-
-
-def action_names(response):
-    form = response.context["action_form"]  # None when no action is allowed
-    return (
-        [name for name, _label in form.fields["action"].choices if name] if form else []
-    )
-
-
-def test_actions__superuser_sees_all_three(admin_client):
-    make_job()
-
-    assert action_names(admin_client.get(JOBS)) == [
-        "delete_selected",
-        "pause_jobs",
-        "resume_jobs",
-        "trigger_jobs",
-    ]
-
-
-def test_trigger_jobs__hidden_and_refused_without_the_trigger_permission(staff_client):
-    job = make_job()
-
-    response = staff_client.get(JOBS)
-    assert response.status_code == 200
-    assert action_names(response) == ["pause_jobs", "resume_jobs"]
-
-    response = run_action(staff_client, "trigger_jobs", job)
-
-    assert not Run.objects.exists()
-    assert messages_of(response) == [("warning", "No action selected.")]
-
-
-def test_trigger_jobs__allowed_with_the_trigger_permission(
-    staff_client, django_user_model
-):
-    user = django_user_model.objects.get(username="operator")
-    user.user_permissions.add(Permission.objects.get(codename="trigger_scheduledjob"))
-    job = make_job()
-
-    assert "trigger_jobs" in action_names(staff_client.get(JOBS))
-    run_action(staff_client, "trigger_jobs", job)
-
-    assert Run.objects.get().trigger == "manual"
-
-
-def test_pause_jobs__needs_change_permission(client, django_user_model):
-    user = django_user_model.objects.create_user("viewer", is_staff=True)
-    user.user_permissions.set(Permission.objects.filter(codename="view_scheduledjob"))
-    client.force_login(user)
-    job = make_job()
-
-    assert action_names(client.get(JOBS)) == []
-    run_action(client, "pause_jobs", job)
-
-    assert ScheduledJob.objects.get().paused is False
-
-
-def test_pause_jobs__with_change_permission(staff_client):
-    job = make_job()
-
-    response = run_action(staff_client, "pause_jobs", job)
-
-    assert messages_of(response) == [("success", "Paused 1 schedule.")]
-    assert ScheduledJob.objects.get().paused_by == "operator"
-
-
-# the run log is read-only
-
-
-def test_run_admin__no_add(admin_client):
-    assert (
-        admin_client.get(reverse("admin:django_togo_scheduler_run_add")).status_code
-        == 403
-    )
-    assert admin_client.get(RUNS).context["has_add_permission"] is False
-
-
-def test_run_admin__change_view_is_read_only(admin_client, now):
-    run = Run.objects.create(
-        job="testapp.fails",
-        status="failed",
-        trigger="manual",
-        error="RuntimeError: boom",
-        worker="host:1",
-    )
-    url = reverse("admin:django_togo_scheduler_run_change", args=[run.pk])
-
-    response = admin_client.get(url)
-
-    assert response.status_code == 200
-    assert response.context["has_change_permission"] is False
-    assert response.context["adminform"].form.fields == {}
-    html = response.content.decode()
-    assert 'name="_save"' not in html and "RuntimeError: boom" in html
-
-    assert (
-        admin_client.post(url, {"job": "changed", "status": "done"}).status_code == 403
-    )
-    run.refresh_from_db()
-    assert (run.job, run.status) == ("testapp.fails", "failed")
 
 
 def test_change_form__unpausing_restarts_from_the_next_slot(admin_client, clock_at):
@@ -416,27 +376,109 @@ def test_change_form__unpausing_restarts_from_the_next_slot(admin_client, clock_
         "*/5 * * * *",
         paused=True,
         paused_reason="on hold",
+        paused_by="alice",
+        paused_at=clock_at,
         next_run_at=clock_at - timedelta(days=1),
     )
-    url = reverse("admin:django_togo_scheduler_scheduledjob_change", args=[job.pk])
 
-    response = admin_client.post(url, form_data(paused_reason="on hold"))
+    response = admin_client.post(change_url(job), form_data(paused_reason="on hold"))
 
     assert response.status_code == 302
     job.refresh_from_db()
-    assert (job.paused, job.paused_reason, job.next_run_at) == (
-        False,
-        "",
-        clock_at + timedelta(minutes=5),
-    )
+    assert (job.paused, job.paused_reason, job.paused_by, job.paused_at) == (
+        False, "", "", None,
+    )  # fmt: skip
+    assert job.next_run_at == clock_at + timedelta(minutes=5)
 
 
-def test_change_form__pausing_keeps_the_pending_slot(admin_client, clock_at):
+def test_change_form__pausing_records_who_and_keeps_the_pending_slot(
+    admin_client, clock_at
+):
     pending = clock_at - timedelta(minutes=10)
     job = make_job("testapp.noop", "*/5 * * * *", next_run_at=pending)
-    url = reverse("admin:django_togo_scheduler_scheduledjob_change", args=[job.pk])
 
-    admin_client.post(url, form_data(paused="on", paused_reason="deploy"))
+    admin_client.post(change_url(job), form_data(paused="on", paused_reason="deploy"))
 
     job.refresh_from_db()
-    assert (job.paused, job.paused_reason, job.next_run_at) == (True, "deploy", pending)
+    assert (job.paused, job.paused_reason, job.paused_by, job.paused_at) == (
+        True, "deploy", "admin", clock_at,
+    )  # fmt: skip
+    assert job.next_run_at == pending
+
+
+# the preview's JSON view
+
+
+def test_preview__fire_times_in_the_zone_with_words(admin_client, clock_at):
+    response = admin_client.get(
+        PREVIEW, {"spec": "0 9 * * 1-5", "timezone": "Europe/Berlin"}
+    )
+
+    assert response.status_code == 200
+    data = response.json()
+    assert data["ok"] is True
+    assert data["description"] == "At 09:00, Monday through Friday"
+    assert data["timezone"] == "Europe/Berlin"
+    assert [t["local"] for t in data["times"]] == [
+        "2026-11-30 09:00 CET",
+        "2026-12-01 09:00 CET",
+        "2026-12-02 09:00 CET",
+        "2026-12-03 09:00 CET",
+        "2026-12-04 09:00 CET",
+    ]
+    assert data["times"][0]["at"] == "2026-11-30T08:00:00+00:00"
+    assert data["times"][0]["relative"] == "in 2\xa0days"
+
+
+def test_preview__every_interval_and_default_zone(admin_client, clock_at):
+    data = admin_client.get(PREVIEW, {"spec": "@every 90s"}).json()
+
+    assert data["description"] == "Every 1 minute and 30 seconds"
+    assert data["timezone"] == "UTC"
+    assert [t["local"] for t in data["times"]][:2] == [
+        "2026-11-27 12:01:30 UTC",
+        "2026-11-27 12:03:00 UTC",
+    ]
+    assert data["times"][0]["relative"] == "in 1\xa0minute"
+
+
+@pytest.mark.parametrize(
+    ("query", "field", "func", "value"),
+    [
+        ({"spec": "61 * * * *"}, "spec", validate_spec, "61 * * * *"),
+        ({"spec": "@every"}, "spec", validate_spec, "@every"),
+        ({"spec": ""}, "spec", validate_spec, ""),
+        (
+            {"spec": "@daily", "timezone": "Mars/Base"},
+            "timezone",
+            get_timezone,
+            "Mars/Base",
+        ),
+    ],
+)
+def test_preview__an_invalid_spec_or_zone_is_the_invalid_spec_message(
+    admin_client, query, field, func, value
+):
+    response = admin_client.get(PREVIEW, query)
+
+    assert response.status_code == 400
+    assert response.json() == {
+        "ok": False,
+        "field": field,
+        "error": error_of(func, value),
+    }
+
+
+def test_preview__needs_change_or_add_permission(client, django_user_model):
+    staff(client, django_user_model, "view_scheduledjob", username="viewer")
+    assert client.get(PREVIEW, {"spec": "@daily"}).status_code == 403
+
+    staff(client, django_user_model, "add_scheduledjob", username="adder")
+    assert client.get(PREVIEW, {"spec": "@daily"}).status_code == 200
+
+
+def test_preview__behind_the_admin_login(client):
+    response = client.get(PREVIEW, {"spec": "@daily"})
+
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("admin:login"))

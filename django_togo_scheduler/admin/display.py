@@ -1,0 +1,118 @@
+"""Markup and wording of the admin's columns: badges, the run strip, times, durations.
+
+Everything goes through ``format_html``, so job names and error text are escaped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta, tzinfo
+from urllib.parse import urlencode
+
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString
+from django.utils.timesince import timesince, timeuntil
+from django.utils.translation import gettext as _
+
+from django_togo_scheduler.models import Run
+
+NO_VALUE = "-"
+
+_STATUS_LABELS = dict(Run.Status.choices)
+
+
+def status_badge(status: str | None) -> SafeString:
+    """A coloured badge for a run status; a dash when there is none."""
+    if not status:
+        return format_html('<span class="togo-badge togo-none">{}</span>', _("never"))
+    label = _STATUS_LABELS.get(status, status)
+    return format_html(
+        '<span class="togo-badge togo-status-{}">{}</span>', status, label
+    )
+
+
+def run_url(pk: int) -> str:
+    """The admin page of one run."""
+    return reverse("admin:django_togo_scheduler_run_change", args=[pk])
+
+
+def runs_url(job: str) -> str:
+    """The run log filtered to one job."""
+    base = reverse("admin:django_togo_scheduler_run_changelist")
+    return f"{base}?{urlencode({'job': job})}"
+
+
+def run_strip(runs: Sequence[Run]) -> SafeString:
+    """Runs (given newest first) as coloured marks, oldest on the left, each a link."""
+    if not runs:
+        return format_html('<span class="togo-strip togo-empty">{}</span>', NO_VALUE)
+    marks = format_html_join(
+        "",
+        '<a class="togo-mark togo-status-{}" href="{}" title="{}" aria-label="{}"></a>',
+        (
+            (run.status, run_url(run.pk), title, title)
+            for run in reversed(runs)
+            for title in [_run_title(run)]
+        ),
+    )
+    return format_html('<span class="togo-strip">{}</span>', marks)
+
+
+def _run_title(run: Run) -> str:
+    when = format_local(run.scheduled_for or run.created_at)
+    return f"#{run.pk} {_STATUS_LABELS.get(run.status, run.status)} {when} ({run.get_trigger_display()})"
+
+
+def format_in_zone(moment: datetime, tz: tzinfo, seconds: bool | None = None) -> str:
+    """``2026-11-28 08:30 JST``: the wall time in ``tz`` with the zone's abbreviation.
+
+    Seconds are shown when ``seconds`` says so, or by default when not zero.
+    """
+    local = moment.astimezone(tz)
+    if seconds is None:
+        seconds = bool(local.second)
+    pattern = "%Y-%m-%d %H:%M:%S %Z" if seconds else "%Y-%m-%d %H:%M %Z"
+    return local.strftime(pattern)
+
+
+def format_local(moment: datetime | None) -> str:
+    """A moment in the admin's current time zone, to the second."""
+    if moment is None:
+        return NO_VALUE
+    return timezone.localtime(moment).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def relative(moment: datetime, now: datetime) -> str:
+    """``in 3 minutes`` or ``2 hours ago``; seconds under a minute."""
+    seconds = (moment - now).total_seconds()
+    if abs(seconds) < 60:
+        whole = round(abs(seconds))
+        return _("in %d s") % whole if seconds >= 0 else _("%d s ago") % whole
+    if seconds > 0:
+        return _("in %s") % timeuntil(moment, now, depth=1)
+    return _("%s ago") % timesince(moment, now, depth=1)
+
+
+def format_seconds(span: timedelta | None) -> str:
+    """A duration for people: ``0.25 s``, ``12.3 s``, ``4 min 5 s``, ``2 h 10 min``."""
+    if span is None:
+        return NO_VALUE
+    seconds = span.total_seconds()
+    sign = "-" if seconds < 0 else ""
+    seconds = abs(seconds)
+    if seconds < 10:
+        return f"{sign}{seconds:.2f} s"
+    if seconds < 60:
+        return f"{sign}{seconds:.1f} s"
+    whole = int(seconds)
+    if whole < 3600:
+        return f"{sign}{whole // 60} min {whole % 60} s"
+    return f"{sign}{whole // 3600} h {whole % 3600 // 60} min"
+
+
+def first_line(text: str, limit: int = 120) -> str:
+    """The first non-empty line of ``text``, cut at ``limit`` characters."""
+    line = next((line.strip() for line in text.splitlines() if line.strip()), "")
+    return line if len(line) <= limit else line[: limit - 1] + "…"
