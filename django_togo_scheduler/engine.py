@@ -15,17 +15,19 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db import IntegrityError, connections, router, transaction
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from . import clock
 from .conf import app_settings
 from .exceptions import TogoSchedulerError
 from .locking import lock_rows, write_transaction
 from .models import Run, ScheduledJob
+from .outbox import dispatch_pending
 from .planning import Plan, plan_due
 from .registry import registry
 from .specs import get_timezone, parse_duration, parse_spec
@@ -36,7 +38,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 CLAIM_BATCH = 500  # schedules claimed per transaction
-DISPATCH_BATCH = 1000  # pending runs handed to dispatchers per transaction
+RECONCILE_EVERY = timedelta(seconds=5)  # how often a tick looks for stale runs
 SKIP_REASON = "skipped: the previous run of this job is still in flight"
 
 
@@ -46,6 +48,9 @@ class EngineState:
 
     last_tick: datetime | None = None
     unknown_logged: set[str] = field(default_factory=set)
+    reconciled_at: datetime | None = None
+    # The earliest next_run_at seen by the last idle tick (None: not known).
+    next_due: datetime | None = None
 
 
 def tick(
@@ -54,7 +59,12 @@ def tick(
     dispatcher: Dispatcher | None = None,
     state: EngineState | None = None,
 ) -> list[Run]:
-    """One pass: record every due slot up to ``now``, dispatch, repair; return new runs."""
+    """One pass: record every due slot up to ``now``, dispatch, repair; return new runs.
+
+    An idle tick (nothing due, nothing waiting in the outbox) costs one indexed
+    query, whatever the number of schedules; the reconciler runs every
+    ``RECONCILE_EVERY``.
+    """
     from .reconcile import reconcile
     from .service import get_scheduler
 
@@ -62,12 +72,46 @@ def tick(
     service = get_scheduler()
     state = state if state is not None else service.state
     dispatcher = dispatcher or service.dispatcher
-    # Repair first, so a dead worker's run no longer blocks this tick's slots.
-    reconcile(now, dispatcher)
-    created = claim_due(now, state)
-    dispatch_pending(now, dispatcher)
-    state.last_tick = now
+    if state.reconciled_at is None or now - state.reconciled_at >= RECONCILE_EVERY:
+        # Repair first, so a dead worker's run no longer blocks this tick's slots.
+        reconcile(now, dispatcher)
+        state.reconciled_at = now
+    else:
+        dispatcher.check(now)
+    next_due, pending = probe(state.unknown_logged)
+    created: list[Run] = []
+    if next_due is not None and next_due <= now:
+        created = claim_due(now, state)
+        next_due = None  # advanced: the loop asks again
+    if pending or created:
+        dispatch_pending(now, dispatcher)
+    state.last_tick, state.next_due = now, next_due
     return created
+
+
+def probe(exclude: set[str]) -> tuple[datetime | None, bool]:
+    """The earliest active ``next_run_at`` and whether the outbox holds a run: one query."""
+    jobs = ScheduledJob.objects.enabled().filter(next_run_at__isnull=False)
+    if exclude:
+        jobs = jobs.exclude(name__in=exclude)
+    first = jobs.order_by("next_run_at").values("next_run_at")[:1]
+    pending = Run.objects.filter(status=Run.Status.QUEUED, dispatched_at__isnull=True)
+    alias = router.db_for_read(ScheduledJob)
+    connection = connections[alias]
+    first_sql, first_params = first.query.get_compiler(using=alias).as_sql()
+    pending_sql, pending_params = (
+        pending.order_by().values("pk")[:1].query.get_compiler(using=alias).as_sql()
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT ({first_sql}), ({pending_sql})", (*first_params, *pending_params)
+        )
+        next_due, pending_pk = cursor.fetchone()
+    if isinstance(next_due, str):  # SQLite returns the stored text
+        next_due = parse_datetime(next_due)
+    if next_due is not None and timezone.is_naive(next_due):
+        next_due = timezone.make_aware(next_due, UTC)
+    return next_due, pending_pk is not None
 
 
 def claim_due(now: datetime, state: EngineState) -> list[Run]:
@@ -251,70 +295,6 @@ def _send_skipped(runs: list[Run]) -> None:
                 extra={"job": run.job, "run_id": run.pk, "slot": run.scheduled_for},
             )
             run_skipped.send(sender=Run, run=run)
-
-
-def dispatch_pending(now: datetime, dispatcher: Dispatcher) -> list[Run]:
-    """Hand every queued, undispatched run to its dispatcher (the outbox sweep).
-
-    A job's runs go one at a time: a run waits while an earlier run of its job is
-    dispatched and unfinished, so catch-up runs follow each other in order.
-    """
-    handed: list[Run] = []
-    after = 0  # the outbox is walked once per sweep, by id: nothing is looked at twice
-    while True:
-        with write_transaction(Run) as alias:
-            pending = Run.objects.using(alias).filter(
-                status=Run.Status.QUEUED, dispatched_at__isnull=True, pk__gt=after
-            )
-            batch = list(lock_rows(pending.order_by("id")[:DISPATCH_BATCH], alias))
-            if not batch:
-                break
-            after = batch[-1].pk
-            ready = _ready_runs(alias, batch)
-            Run.objects.using(alias).filter(pk__in=[r.pk for r in ready]).update(
-                dispatched_at=now,
-                heartbeat_at=now,
-                dispatch_count=F("dispatch_count") + 1,
-            )
-        for run in ready:
-            run.dispatched_at = run.heartbeat_at = now
-            run.dispatch_count += 1
-        if ready:
-            dispatcher.dispatch(ready)
-            handed.extend(ready)
-        if len(batch) < DISPATCH_BATCH:
-            break
-    return handed
-
-
-def dispatch_now(run: Run, now: datetime, dispatcher: Dispatcher) -> bool:
-    """Hand one queued run to ``dispatcher`` at once (a manual trigger through RQ)."""
-    applied = Run.objects.filter(
-        pk=run.pk, status=Run.Status.QUEUED, dispatched_at__isnull=True
-    ).update(
-        dispatched_at=now, heartbeat_at=now, dispatch_count=F("dispatch_count") + 1
-    )
-    if applied:
-        run.dispatched_at = run.heartbeat_at = now
-        run.dispatch_count += 1
-        dispatcher.dispatch([run])
-    return bool(applied)
-
-
-def _ready_runs(alias: str, batch: list[Run]) -> list[Run]:
-    jobs = {run.job for run in batch}
-    busy = set(
-        Run.objects.using(alias)
-        .filter(job__in=jobs, dispatched_at__isnull=False)
-        .in_flight()
-        .values_list("job", flat=True)
-    )
-    ready = []
-    for run in batch:
-        if run.job not in busy:
-            ready.append(run)
-            busy.add(run.job)
-    return ready
 
 
 def prune(now: datetime, older_than: timedelta) -> int:

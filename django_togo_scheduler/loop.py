@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from collections.abc import Collection
 from datetime import datetime, timedelta
 
 from django.db import DatabaseError, close_old_connections, connection
@@ -23,15 +24,26 @@ PRUNE_EVERY = timedelta(hours=1)  # how often the loop prunes old runs
 MAX_BACKOFF = 30.0  # seconds between attempts while the database is unreachable
 
 
-def seconds_until_next(now: datetime, cap: float) -> float:
-    """How long to sleep: until the earliest ``next_run_at``, at most ``cap`` seconds."""
+def seconds_until_next(
+    now: datetime, cap: float, exclude: Collection[str] = ()
+) -> float:
+    """How long to sleep: until the earliest ``next_run_at``, at most ``cap`` seconds.
+
+    Schedules in ``exclude`` (no handler in this process) do not count: their
+    rows stay due for another process, and must not make this one spin.
+    """
     upcoming = (
         ScheduledJob.objects.enabled()
         .filter(next_run_at__isnull=False)
+        .exclude(name__in=list(exclude))
         .order_by("next_run_at")
         .values_list("next_run_at", flat=True)
         .first()
     )
+    return _until(upcoming, now, cap)
+
+
+def _until(upcoming: datetime | None, now: datetime, cap: float) -> float:
     if upcoming is None:
         return cap
     return max(0.0, min(cap, (upcoming - now).total_seconds()))
@@ -82,11 +94,16 @@ class SchedulerLoop:
         if not connection.in_atomic_block:
             close_old_connections()
         now = clock.now()
-        engine.tick(now, dispatcher=self.dispatcher, state=self.service.state)
+        state = self.service.state
+        engine.tick(now, dispatcher=self.dispatcher, state=state)
         self.heartbeat.beat(now)
         self._maybe_prune(now)
         self._maybe_check_overdue(now)
-        return seconds_until_next(clock.now(), app_settings.MAX_SLEEP)
+        if state.next_due is not None:  # an idle tick already read it
+            return _until(state.next_due, clock.now(), app_settings.MAX_SLEEP)
+        return seconds_until_next(
+            clock.now(), app_settings.MAX_SLEEP, state.unknown_logged
+        )
 
     def run_forever(self) -> None:
         """Tick until :meth:`Service.stop`; database errors back off and retry."""

@@ -169,6 +169,12 @@ class Run(models.Model):
             models.Index(fields=["job", "-id"], name="togo_run_job"),
             models.Index(fields=["status", "job"], name="togo_run_status_job"),
             models.Index(fields=["finished_at"], name="togo_run_finished"),
+            # The outbox: queued runs not yet handed to a dispatcher.
+            models.Index(
+                fields=["id"],
+                name="togo_run_outbox",
+                condition=Q(status="queued", dispatched_at__isnull=True),
+            ),
         ]
 
     def __str__(self) -> str:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.db.models import QuerySet
 
-from . import clock, engine
+from . import clock, engine, outbox
 from .conf import app_settings
 from .dispatch.base import Dispatcher
 
@@ -173,7 +173,7 @@ class Service:
         elif run.queue:
             # Through RQ the run goes out at once; an inline run is picked up by
             # the running scheduler's next tick (within MAX_SLEEP).
-            engine.dispatch_now(run, clock.now(), self.rq_dispatcher)
+            outbox.dispatch_now(run, clock.now(), self.rq_dispatcher)
         return run
 
     @functools.cached_property

@@ -5,7 +5,7 @@ from datetime import timedelta
 
 import pytest
 
-from django_togo_scheduler import engine, planning
+from django_togo_scheduler import engine, outbox, planning
 from django_togo_scheduler.engine import EngineState, tick
 from django_togo_scheduler.models import Run, ScheduledJob
 from django_togo_scheduler.signals import run_skipped
@@ -145,7 +145,7 @@ def test_tick__catchup_all_runs_one_after_another(calls, now, sync_dispatcher):
         (held,) = Run.objects.filter(status="queued", dispatched_at__isnull=False)
         assert held.pk == expected_pk
         Run.objects.filter(pk=held.pk).update(status="done")
-        engine.dispatch_pending(now + 12 * MIN, recorder)
+        outbox.dispatch_pending(now + 12 * MIN, recorder)
 
     assert recorder.handed == [r.pk for r in runs]
 
@@ -248,13 +248,13 @@ def test_tick__claims_more_than_one_batch(calls, now, monkeypatch, registry):
 
 
 def test_dispatch_pending__more_than_one_batch(calls, now, monkeypatch, registry):
-    monkeypatch.setattr(engine, "DISPATCH_BATCH", 2)
+    monkeypatch.setattr(outbox, "DISPATCH_BATCH", 2)
     for i in range(5):
         registry.register(f"test.p{i}", lambda ctx: None)
         Run.objects.create(job=f"test.p{i}", trigger="manual")
     recorder = Recorder()
 
-    engine.dispatch_pending(now, recorder)
+    outbox.dispatch_pending(now, recorder)
 
     assert len(recorder.handed) == 5
 
@@ -298,7 +298,7 @@ def test_tick__catchup_all_on_time_slot_still_skips_on_overlap(calls, now):
 def test_dispatch_pending__runs_waiting_behind_busy_jobs_do_not_starve_others(
     calls, now, monkeypatch, registry
 ):
-    monkeypatch.setattr(engine, "DISPATCH_BATCH", 2)
+    monkeypatch.setattr(outbox, "DISPATCH_BATCH", 2)
     registry.register("test.busy", lambda: None)
     Run.objects.create(
         job="test.busy", status="running", trigger="manual", dispatched_at=now
@@ -308,6 +308,37 @@ def test_dispatch_pending__runs_waiting_behind_busy_jobs_do_not_starve_others(
     other = Run.objects.create(job="test.record", trigger="manual")
     recorder = Recorder()
 
-    engine.dispatch_pending(now, recorder)
+    outbox.dispatch_pending(now, recorder)
 
     assert recorder.handed == [other.pk]
+
+
+def test_tick__an_idle_tick_is_one_query(
+    calls, now, django_assert_num_queries, registry
+):
+    for i in range(50):
+        registry.register(f"test.idle{i}", lambda: None)
+        make_job(f"test.idle{i}", next_run_at=now + (i + 1) * MIN)
+    state = EngineState()
+    tick(now, dispatcher=Recorder(), state=state)  # reconciles (every 5 s)
+
+    with django_assert_num_queries(1):
+        assert (
+            tick(now + timedelta(seconds=1), dispatcher=Recorder(), state=state) == []
+        )
+
+    assert state.next_due == now + MIN
+
+
+def test_tick__the_reconciler_runs_every_few_seconds(now):
+    stale = Run.objects.create(
+        job="test.record",
+        status="running",
+        dispatched_at=now,
+        heartbeat_at=now - 10 * MIN,
+    )
+    state = EngineState(reconciled_at=now)
+    tick(now + timedelta(seconds=1), dispatcher=Recorder(), state=state)
+    assert Run.objects.get(pk=stale.pk).status == "running"
+    tick(now + engine.RECONCILE_EVERY, dispatcher=Recorder(), state=state)
+    assert Run.objects.get(pk=stale.pk).status == "failed"

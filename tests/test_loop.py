@@ -117,3 +117,23 @@ def test_start__retries_an_unreachable_database_until_stopped(
     assert caplog.text.count("Cannot reach the database to sync schedules") == 3
     with pytest.raises(OperationalError):
         loop.start()
+
+
+def test_seconds_until_next__ignores_schedules_without_a_handler_here(now):
+    ScheduledJob.objects.create(
+        name="gone.job", spec="* * * * *", next_run_at=now - timedelta(minutes=5)
+    )
+    assert seconds_until_next(now, 1.0) == 0.0
+    assert seconds_until_next(now, 1.0, exclude={"gone.job"}) == 1.0
+
+
+def test_run_once__a_schedule_without_handler_does_not_make_the_loop_spin(
+    now, monkeypatch, sync_dispatcher
+):
+    monkeypatch.setattr(loop_module.clock, "now", lambda: now)
+    ScheduledJob.objects.create(
+        name="gone.job", spec="* * * * *", next_run_at=now - timedelta(minutes=5)
+    )
+    loop = SchedulerLoop(Service(), sync_dispatcher)
+    loop.run_once()
+    assert loop.run_once() == 1.0

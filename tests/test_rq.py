@@ -283,9 +283,9 @@ def test_rq__a_big_outbox_while_redis_is_down_is_swept_once(
 ):
     import threading
 
-    from django_togo_scheduler import engine
+    from django_togo_scheduler import outbox
 
-    monkeypatch.setattr(engine, "DISPATCH_BATCH", 3)
+    monkeypatch.setattr(outbox, "DISPATCH_BATCH", 3)
     pks = [
         Run.objects.create(job=f"testapp.tick{i}", trigger="manual", queue="togo").pk
         for i in range(7)
@@ -295,7 +295,7 @@ def test_rq__a_big_outbox_while_redis_is_down_is_swept_once(
 
     def run_sweep():
         try:
-            handed.extend(engine.dispatch_pending(clock.now(), dispatcher))
+            handed.extend(outbox.dispatch_pending(clock.now(), dispatcher))
         finally:
             connection.close()
 
