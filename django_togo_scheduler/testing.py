@@ -1,0 +1,312 @@
+"""Run a project's schedules over simulated time in its own tests.
+
+:func:`simulate` (or :class:`SchedulerSimulation`, for several steps) ticks the real
+engine at each slot of the simulated schedules, jumping from one ``next_run_at``
+to the next, never sleeping and never reading the real clock: while it runs,
+``django_togo_scheduler.clock.now`` returns the simulated instant, so runs get
+simulated ``started_at`` and ``finished_at`` times. Jobs execute synchronously in
+the calling thread, inside the test's transaction, so it works in a plain
+pytest-django ``db`` test or a ``django.test.TestCase``.
+
+A job given a simulated duration (``durations={"name": timedelta(...)}``) starts
+at its slot and ends that long after (its handler is called when it starts);
+meanwhile it is in flight, so its slots that come are skipped, as in production.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta, tzinfo
+
+from django.db.models import Max
+
+from . import clock, engine
+from .conf import app_settings
+from .dispatch.inline import TIMEOUT_ERROR, SyncDispatcher
+from .exceptions import TogoSchedulerError
+from .execution import _call_handler, fail_run, finish_run, start_run
+from .models import Run, ScheduledJob
+from .service import first_slot
+from .specs import get_timezone
+
+PAUSED_BY = "simulation"  # paused_by of the schedules a simulation leaves out
+MAX_TICKS_AT_ONE_INSTANT = 1000  # more means a schedule never stops being due
+
+
+@dataclass
+class _Held:
+    run: Run
+    error: str  # the handler's result: "" (done) or a traceback
+    end: datetime
+    timed_out: bool  # the run's timeout comes before its end
+
+
+class SimulatedDispatcher(SyncDispatcher):
+    """Executes runs at once, or holds those of jobs with a simulated duration."""
+
+    def __init__(self, durations: Mapping[str, timedelta] | None = None) -> None:
+        self.durations = dict(durations or {})
+        self.held: dict[int, _Held] = {}
+
+    def dispatch(self, runs: Sequence[Run]) -> None:
+        for run in runs:
+            duration = self.durations.get(run.job)
+            if not duration:
+                super().dispatch([run])
+                continue
+            started = start_run(run.pk)
+            if started is None or started.started_at is None:
+                continue
+            limit = timedelta(seconds=started.timeout or 0)
+            timed_out = timedelta(0) < limit < duration
+            end = started.started_at + (limit if timed_out else duration)
+            error = _call_handler(started)
+            self.held[started.pk] = _Held(started, error, end, timed_out)
+
+    def next_end(self) -> datetime | None:
+        """When the earliest held run ends (or times out)."""
+        return min((held.end for held in self.held.values()), default=None)
+
+    def finish_until(self, moment: datetime) -> None:
+        """End, in order, every held run whose end is at or before ``moment``."""
+        for pk, held in sorted(self.held.items(), key=lambda item: item[1].end):
+            if held.end > moment:
+                break
+            del self.held[pk]
+            with _frozen_clock(lambda end=held.end: end):
+                if held.timed_out:
+                    fail_run(
+                        held.run, TIMEOUT_ERROR.format(held.run.timeout), now=held.end
+                    )
+                else:
+                    finish_run(held.run, error=held.error, now=held.end)
+
+    def check(self, now: datetime) -> None:
+        # Held runs are alive: keep the reconciler from failing them as dead.
+        if self.held:
+            Run.objects.filter(pk__in=list(self.held)).in_flight().update(
+                heartbeat_at=now
+            )
+
+
+@contextlib.contextmanager
+def _frozen_clock(now: object) -> Iterator[None]:
+    previous = clock.now
+    setattr(clock, "now", now)  # noqa: B010 (mypy forbids assigning to a function)
+    try:
+        yield
+    finally:
+        setattr(clock, "now", previous)  # noqa: B010
+
+
+class SchedulerSimulation:
+    """Schedules run over simulated time, from ``start`` on; see :func:`simulate`.
+
+    Used as a context manager, the clock reads the simulated time inside the
+    block too, so schedules created or triggered there start at simulated times.
+    At the start, each simulated schedule's ``next_run_at`` is set to its first
+    slot after ``start`` (as if it had been created then). With ``jobs``, only
+    those schedules run; the other active ones are paused until :meth:`close`.
+    """
+
+    def __init__(
+        self,
+        start: datetime,
+        *,
+        jobs: Iterable[str] | None = None,
+        step: timedelta | None = None,
+        durations: Mapping[str, timedelta] | None = None,
+        sync_declared: bool = False,
+    ) -> None:
+        _check_aware(start, "start")
+        if step is not None and step <= timedelta(0):
+            raise ValueError(f"step must be a positive timedelta, not {step!r}")
+        self.start = self.now = start
+        self.jobs = None if jobs is None else list(jobs)
+        self.step = step
+        self.dispatcher = SimulatedDispatcher(durations)
+        self.state = engine.EngineState(last_tick=start)
+        self.ticks = 0  # how many times the engine ticked
+        self._sync_declared = sync_declared
+        self._first_pk: int | None = None  # the simulation's runs have larger ids
+        self._left_out: list[int] = []
+        self._stack = contextlib.ExitStack()
+
+    def __enter__(self) -> SchedulerSimulation:
+        self._stack.enter_context(_frozen_clock(lambda: self.now))
+        try:
+            self._begin()
+        except BaseException:
+            self.close()  # __exit__ is not called when __enter__ raises
+            raise
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Resume the schedules the simulation left out; give the clock back."""
+        ScheduledJob.objects.filter(pk__in=self._left_out, paused_by=PAUSED_BY).update(
+            paused=False, paused_reason="", paused_by="", paused_at=None
+        )
+        self._left_out = []
+        self._stack.close()
+
+    def run_until(self, end: datetime) -> list[Run]:
+        """Tick at every slot up to ``end`` (inclusive); return the new runs."""
+        _check_aware(end, "end")
+        before = self._last_pk()
+        with _frozen_clock(lambda: self.now):
+            self._begin()
+            ticks_here = 0
+            while (at := self._next_event()) is not None and at <= end:
+                ticks_here = ticks_here + 1 if at == self.now else 1
+                if ticks_here > MAX_TICKS_AT_ONE_INSTANT:
+                    raise RuntimeError(f"a schedule stays due at {at.isoformat()}")
+                self.now = at
+                self.dispatcher.finish_until(at)
+                self._tick()
+            self.now = max(self.now, end)
+            self.dispatcher.finish_until(self.now)
+        return self._runs_after(before)
+
+    def advance(self, delta: timedelta) -> list[Run]:
+        """Run for ``delta`` more; return the new runs."""
+        return self.run_until(self.now + delta)
+
+    def scheduler_down_until(self, moment: datetime) -> list[Run]:
+        """No scheduler runs until ``moment``; then one starts and ticks once.
+
+        Slots that came meanwhile were missed: the catch-up policies apply.
+        """
+        _check_aware(moment, "moment")
+        before = self._last_pk()
+        with _frozen_clock(lambda: self.now):
+            self._begin()
+            self.now = max(self.now, moment)
+            self.dispatcher.finish_until(self.now)
+            self.state = engine.EngineState()  # a new process: no previous tick
+            self._tick()
+        return self._runs_after(before)
+
+    def tick(self) -> list[Run]:
+        """One tick at the current simulated time (e.g. after a manual trigger)."""
+        with _frozen_clock(lambda: self.now):
+            self._begin()
+            return self._tick()
+
+    # Results
+
+    def runs(self, job: str | None = None, status: str | None = None) -> list[Run]:
+        """The runs recorded during the simulation, oldest first."""
+        return self._runs_after(self._first_pk or 0, job=job, status=status)
+
+    def count(self, job: str | None = None, status: str | None = None) -> int:
+        """How many runs (of ``job``, with ``status``) the simulation recorded."""
+        return len(self.runs(job, status))
+
+    def slots(self, job: str, tz: str | tzinfo | None = None) -> list[datetime]:
+        """The slots ``job`` recorded, in ``tz`` (default: the schedule's zone)."""
+        if tz is None:
+            schedule = ScheduledJob.objects.filter(name=job).first()
+            tz = (schedule.timezone if schedule else "") or app_settings.TIMEZONE
+        zone = get_timezone(tz) if isinstance(tz, str) else tz
+        return [
+            run.scheduled_for.astimezone(zone)
+            for run in self.runs(job)
+            if run.scheduled_for is not None
+        ]
+
+    # Internals
+
+    def _begin(self) -> None:
+        if self._first_pk is not None:
+            return
+        if self._sync_declared:
+            from .declared import sync_declared
+
+            sync_declared(self.start)
+        self._first_pk = self._last_pk()
+        active = list(ScheduledJob.objects.enabled())
+        if self.jobs is not None:
+            missing = sorted(set(self.jobs) - {job.name for job in active})
+            if missing:
+                raise LookupError(f"There is no active schedule named {missing[0]!r}.")
+            self._left_out = [job.pk for job in active if job.name not in self.jobs]
+            ScheduledJob.objects.filter(pk__in=self._left_out).update(
+                paused=True,
+                paused_reason="left out of a simulation",
+                paused_by=PAUSED_BY,
+                paused_at=self.start,
+            )
+        for job in active:
+            if job.pk in self._left_out:
+                continue
+            try:
+                slot = first_slot(job.spec, job.timezone, self.start)
+            except TogoSchedulerError:
+                continue  # the engine pauses it at its first tick, and says why
+            ScheduledJob.objects.filter(pk=job.pk).update(next_run_at=slot)
+
+    def _next_event(self) -> datetime | None:
+        pending = ScheduledJob.objects.enabled().filter(next_run_at__isnull=False)
+        if self.state.unknown_logged:  # no handler: the engine leaves them due
+            pending = pending.exclude(name__in=self.state.unknown_logged)
+        due = (
+            pending.order_by("next_run_at")
+            .values_list("next_run_at", flat=True)
+            .first()
+        )
+        ends = self.dispatcher.next_end()
+        events = [at for at in (due, ends) if at is not None]
+        if not events:
+            return None
+        at = max(min(events), self.now)
+        if self.step is not None and at > self.now:
+            # The next tick of a scheduler ticking every ``step`` from ``start``.
+            at = self.start - ((self.start - at) // self.step) * self.step
+        return at
+
+    def _tick(self) -> list[Run]:
+        self.ticks += 1
+        return engine.tick(self.now, dispatcher=self.dispatcher, state=self.state)
+
+    @staticmethod
+    def _runs_after(pk: int, **filters: str | None) -> list[Run]:
+        wanted = {key: value for key, value in filters.items() if value is not None}
+        return list(Run.objects.filter(pk__gt=pk, **wanted).order_by("pk"))
+
+    @staticmethod
+    def _last_pk() -> int:
+        last: int | None = Run.objects.aggregate(last=Max("pk"))["last"]
+        return last or 0
+
+
+def simulate(
+    start: datetime,
+    end: datetime,
+    *,
+    jobs: Iterable[str] | None = None,
+    step: timedelta | None = None,
+    durations: Mapping[str, timedelta] | None = None,
+    sync_declared: bool = False,
+) -> SchedulerSimulation:
+    """Run the schedules from ``start`` to ``end`` (aware datetimes); return the simulation.
+
+    ``jobs`` limits it to those schedules; ``step`` ticks on a grid of that period
+    from ``start`` (default: exactly at each slot); ``durations`` gives jobs a
+    simulated run time; ``sync_declared`` first syncs the declared schedules
+    (``@job(schedule=...)`` and the ``SCHEDULE`` setting) as ``runscheduler`` does.
+    """
+    with SchedulerSimulation(
+        start, jobs=jobs, step=step, durations=durations, sync_declared=sync_declared
+    ) as simulation:
+        simulation.run_until(end)
+    return simulation
+
+
+def _check_aware(value: object, name: str) -> None:
+    if not isinstance(value, datetime) or value.utcoffset() is None:
+        raise ValueError(f"{name} must be an aware datetime, not {value!r}")
