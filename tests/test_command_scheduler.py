@@ -512,3 +512,153 @@ def test_subprocess__exit_status_and_stderr(args, code, stdout, stderr):
             line.startswith("20") and line.endswith("-01-01T00:00:00+09:00")
             for line in lines
         )
+
+
+# overdue in list and status
+
+
+@pytest.mark.django_db
+def test_list__overdue_schedules_say_since_when(clock_at, service):
+    service.schedule("testapp.noop", "@hourly", max_age="2h", timezone="Asia/Tokyo")
+    service.schedule("testapp.no_args", "@hourly")
+    ScheduledJob.objects.filter(name="testapp.noop").update(
+        overdue_since=clock_at - timedelta(minutes=30)
+    )
+
+    out, _ = scheduler("list")
+
+    assert out.splitlines()[1:] == [
+        "testapp.no_args  @hourly  UTC         active                                           2026-11-27T13:00:00+00:00  -",
+        "testapp.noop     @hourly  Asia/Tokyo  active, overdue since 2026-11-27T20:30:00+09:00  2026-11-27T22:00:00+09:00  -",
+    ]
+
+
+def live_scheduler(now):
+    from django_togo_scheduler.models import SchedulerProcess
+
+    SchedulerProcess.objects.create(
+        host="web-1", pid=42, started_at=now - timedelta(hours=1), last_tick_at=now
+    )
+
+
+def mark_overdue(now):
+    for name, since in [
+        ("testapp.slow", now - timedelta(hours=3)),
+        ("testapp.noop", now),
+    ]:
+        ScheduledJob.objects.create(
+            name=name, spec="@hourly", max_age="1h", overdue_since=since
+        )
+    ScheduledJob.objects.create(name="testapp.fails", spec="@hourly", max_age="1h")
+
+
+@pytest.mark.django_db
+def test_status__fail_on_overdue_exits_1_and_names_them(clock_at):
+    live_scheduler(clock_at)
+    mark_overdue(clock_at)
+    out = StringIO()
+
+    with pytest.raises(SystemExit) as info:
+        call_command("scheduler", "status", "--fail-on-overdue", stdout=out)
+
+    assert info.value.code == 1
+    assert out.getvalue().splitlines() == [
+        "SCHEDULER  STARTED                    LAST TICK                  AGE",
+        "web-1:42   2026-11-27T11:00:00+00:00  2026-11-27T12:00:00+00:00  0s ago",
+        "Overdue: testapp.noop (since 2026-11-27T12:00:00+00:00), testapp.slow (since 2026-11-27T09:00:00+00:00)",
+    ]
+
+
+@pytest.mark.django_db
+def test_status__overdue_is_shown_but_only_fails_with_the_flag(clock_at):
+    live_scheduler(clock_at)
+    ScheduledJob.objects.create(name="testapp.fails", spec="@hourly", max_age="1h")
+
+    out, err = scheduler("status", "--fail-on-overdue")  # nothing overdue: exit 0
+    assert (len(out.splitlines()), err) == (2, "")
+
+    ScheduledJob.objects.update(overdue_since=clock_at)
+    out, err = scheduler("status")  # shown; without the flag, still exit 0
+    assert out.splitlines()[2:] == [
+        "Overdue: testapp.fails (since 2026-11-27T12:00:00+00:00)"
+    ]
+
+
+@pytest.mark.django_db
+def test_status__no_scheduler_and_overdue_lists_both(clock_at):
+    mark_overdue(clock_at)
+    out = StringIO()
+
+    with pytest.raises(SystemExit) as info:
+        call_command("scheduler", "status", stdout=out)
+
+    assert info.value.code == 1
+    assert out.getvalue().splitlines()[0] == "No scheduler ticked within 30s."
+    assert out.getvalue().splitlines()[1].startswith("Overdue: testapp.noop")
+
+
+# explain
+
+
+@pytest.mark.django_db
+def test_explain__prints_the_explanation(clock_at):
+    ScheduledJob.objects.create(
+        name="testapp.noop", spec="30 2 * * *", timezone="Europe/Berlin",
+        next_run_at=datetime(2026, 11, 28, 1, 30, tzinfo=UTC),
+    )  # fmt: skip
+    ScheduledJob.objects.update(created_at=datetime(2026, 1, 1, tzinfo=UTC))
+    run = Run.objects.create(
+        job="testapp.noop", status="failed",
+        scheduled_for=datetime(2026, 3, 29, 1, tzinfo=UTC),
+        started_at=datetime(2026, 3, 29, 1, tzinfo=UTC),
+        finished_at=datetime(2026, 3, 29, 1, 0, 2, tzinfo=UTC), error=TRACEBACK,
+    )  # fmt: skip
+
+    out, err = scheduler("explain", "testapp.noop", "--at", "2026-03-29T12:00")
+
+    assert err == ""
+    assert out == (
+        "Schedule: testapp.noop  30 2 * * *  (Europe/Berlin, catchup=latest)\n"
+        "At:       2026-03-29T12:00:00+02:00\n"
+        "Slot:     2026-03-29T03:00:00+02:00\n"
+        "Decision: ran, failed\n"
+        "Reason:   fired at its slot; the run failed: RuntimeError: this job always fails\n"
+        f"Run:      #{run.pk} failed, trigger schedule, started 2026-03-29T03:00:00+02:00, "
+        "finished 2026-03-29T03:00:02+02:00, error: RuntimeError: this job always fails\n"
+        "Next:     2026-11-28T02:30:00+01:00, 2026-11-29T02:30:00+01:00, 2026-11-30T02:30:00+01:00\n"
+    )
+
+
+@pytest.mark.django_db
+def test_explain__default_time_is_now(clock_at):
+    ScheduledJob.objects.create(
+        name="testapp.noop", spec="*/5 * * * *", next_run_at=clock_at
+    )
+
+    out, _ = scheduler("explain", "testapp.noop")
+
+    assert out.splitlines()[1:4] == [
+        "At:       2026-11-27T12:00:00+00:00",
+        "Slot:     2026-11-27T12:00:00+00:00",
+        "Decision: scheduler down",
+    ]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("args", "line"),
+    [
+        (("nope",), "There is no schedule named 'nope'."),
+        (
+            ("testapp.noop", "--at", "29.03.2026"),
+            "invalid time '29.03.2026': expected ISO 8601, e.g. 2026-03-29T02:30 "
+            "or 2026-03-29T02:30:00+02:00",
+        ),
+    ],
+)
+def test_explain__bad_input_exits_2(clock_at, args, line):
+    ScheduledJob.objects.create(
+        name="testapp.noop", spec="@hourly", next_run_at=clock_at
+    )
+
+    assert scheduler_fails("explain", *args) == ("", f"scheduler explain: {line}\n")
