@@ -7,7 +7,7 @@ import logging
 from collections.abc import Collection
 from datetime import datetime, timedelta
 
-from django.db import DatabaseError, close_old_connections, connection
+from django.db import DatabaseError, connection
 
 from . import clock, engine
 from .conf import app_settings
@@ -91,8 +91,9 @@ class SchedulerLoop:
 
     def run_once(self) -> float:
         """One tick (with housekeeping); return how long to sleep before the next."""
-        if not connection.in_atomic_block:
-            close_old_connections()
+        # The loop keeps its database connection whatever CONN_MAX_AGE says (a
+        # new PostgreSQL connection per tick costs milliseconds); a broken one
+        # raises, and run_forever drops it and reconnects.
         now = clock.now()
         state = self.service.state
         engine.tick(now, dispatcher=self.dispatcher, state=state)
