@@ -10,7 +10,15 @@ import os
 
 import nox
 
-nox.options.sessions = ["tests", "tests-django6", "lint", "mypy", "example"]
+nox.options.sessions = [
+    "tests",
+    "tests-django6",
+    "lint",
+    "mypy",
+    "example",
+    "docs",
+    "package",
+]
 nox.options.reuse_existing_virtualenvs = True
 nox.options.error_on_missing_interpreters = True
 
@@ -71,3 +79,26 @@ def example(session: nox.Session) -> None:
     session.install("-e", ".")
     session.run("python", "manage.py", "check", "--fail-level", "WARNING")
     session.run("python", "manage.py", "makemigrations", "--check", "--dry-run")
+
+
+@nox.session(python="3.12")
+def docs(session: nox.Session) -> None:
+    """The Sphinx docs, warnings as errors (no network: no intersphinx fetch)."""
+    session.install("-e", ".", "sphinx", "furo", "myst-parser")
+    session.run(
+        "sphinx-build",
+        "-W",
+        "-q",
+        "-b",
+        "html",
+        "docs",
+        "docs/_build/html",
+        env={"TOGO_DOCS_OFFLINE": "1"},
+    )
+
+
+@nox.session(python="3.11")
+def package(session: nox.Session) -> None:
+    """Wheel and sdist: built, twine-checked, no tests inside, example runs on the wheel."""
+    session.install("build", "twine")
+    session.run("python", "scripts/check_package.py")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def _version() -> str:
-    # Read, not imported: building the docs needs neither Django nor the package.
+    # Read, not imported, so the version is known before Django is set up.
     text = (ROOT / "django_togo_scheduler" / "__init__.py").read_text(encoding="utf-8")
     match = re.search(r'^__version__ = "([^"]+)"', text, re.MULTILINE)
     return match.group(1) if match else "unknown"
@@ -30,8 +31,19 @@ version = release
 
 extensions = [
     "myst_parser",
+    "sphinx.ext.autodoc",
     "sphinx.ext.intersphinx",
 ]
+
+# The API reference is read from the docstrings: autodoc imports the package,
+# which needs Django set up (the example project's settings will do).
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "example_project.settings")
+import django  # noqa: E402
+
+django.setup()
+autodoc_member_order = "bysource"
+autodoc_typehints = "description"
 
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
 root_doc = "index"
