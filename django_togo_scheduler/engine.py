@@ -138,7 +138,7 @@ def _claim_batch(now: datetime, state: EngineState) -> tuple[int, list[Run]]:
         _advance(alias, jobs, plans)
         runs = _build_runs(alias, jobs, plans, now)
         created = _insert_runs(alias, runs)
-    _send_skipped(created)
+    _report(created)
     return len(jobs), created
 
 
@@ -283,18 +283,29 @@ def _insert_runs(alias: str, runs: list[Run]) -> list[Run]:
         return created
 
 
-def _send_skipped(runs: list[Run]) -> None:
+def _report(runs: list[Run]) -> None:
+    """Log each recorded slot (and send run_skipped for the skipped ones)."""
     from .signals import run_skipped
 
     for run in runs:
+        extra = {"job": run.job, "run_id": run.pk, "slot": run.scheduled_for}
         if run.status == Run.Status.SKIPPED:
             logger.info(
                 "Run %s of %r skipped: previous run still in flight.",
                 run.pk,
                 run.job,
-                extra={"job": run.job, "run_id": run.pk, "slot": run.scheduled_for},
+                extra=extra,
             )
             run_skipped.send(sender=Run, run=run)
+        else:
+            logger.info(
+                "Slot %s of %r recorded as run %s (%s).",
+                run.scheduled_for.isoformat() if run.scheduled_for else "-",
+                run.job,
+                run.pk,
+                run.trigger,
+                extra=extra,
+            )
 
 
 def prune(now: datetime, older_than: timedelta) -> int:

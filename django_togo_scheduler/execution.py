@@ -86,6 +86,13 @@ def start_run(run_id: int, worker: str | None = None) -> Run | None:
         )
         return None
     run = Run.objects.get(pk=run_id)
+    logger.info(
+        "Run %s of %r started on %s.",
+        run.pk,
+        run.job,
+        worker,
+        extra={"job": run.job, "run_id": run.pk, "slot": run.scheduled_for},
+    )
     run_started.send(sender=Run, run=run)
     return run
 
@@ -111,6 +118,14 @@ def finish_run(run: Run, *, error: str = "", now: datetime | None = None) -> boo
         )
         return False
     run.status, run.finished_at, run.error = status, now, error
+    logger.info(
+        "Run %s of %r %s in %.3f s.",
+        run.pk,
+        run.job,
+        status,
+        run.duration.total_seconds() if run.duration else 0.0,
+        extra={"job": run.job, "run_id": run.pk, "slot": run.scheduled_for},
+    )
     run_finished.send(sender=Run, run=run)
     return True
 

@@ -342,3 +342,24 @@ def test_tick__the_reconciler_runs_every_few_seconds(now):
     assert Run.objects.get(pk=stale.pk).status == "running"
     tick(now + engine.RECONCILE_EVERY, dispatcher=Recorder(), state=state)
     assert Run.objects.get(pk=stale.pk).status == "failed"
+
+
+def test_tick__logs_each_decision_with_structured_fields(
+    calls, now, caplog, sync_dispatcher
+):
+    make_job("test.record", next_run_at=now)
+    with caplog.at_level(logging.INFO, logger="django_togo_scheduler"):
+        (run,) = tick(now, dispatcher=sync_dispatcher)
+    records = {r.getMessage(): r for r in caplog.records}
+    recorded = records[
+        f"Slot {now.isoformat()} of 'test.record' recorded as run {run.pk} (schedule)."
+    ]
+    assert (recorded.job, recorded.run_id, recorded.slot) == (
+        "test.record",
+        run.pk,
+        now,
+    )
+    assert any(
+        m.startswith(f"Run {run.pk} of 'test.record' started on ") for m in records
+    )
+    assert any(m.startswith(f"Run {run.pk} of 'test.record' done in ") for m in records)

@@ -99,6 +99,7 @@ class RQDispatcher(Dispatcher):
         except (RedisError, OSError) as exc:
             self._back_to_outbox(name, runs, exc)
             return
+        logger.debug("Enqueued %d run(s) on queue %r.", len(runs), name)
         if name in self._down:
             self._down.discard(name)
             logger.warning("Queue %r reachable again; dispatching resumed.", name)
