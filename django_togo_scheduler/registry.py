@@ -18,6 +18,8 @@ from .exceptions import AlreadyRegistered, UnknownJob
 Handler = Callable[..., Any]
 F = TypeVar("F", bound=Handler)
 
+MAX_NAME_LENGTH = 200  # characters, as ScheduledJob.name and Run.job store
+
 # Options a schedule accepts besides its spec (API.md, Service.schedule).
 SCHEDULE_OPTIONS = frozenset({"timezone", "queue", "timeout", "catchup", "max_age"})
 
@@ -48,6 +50,10 @@ def _check_name(name: object) -> None:
     # Typed callers pass a str; this guards the others.
     if not isinstance(name, str) or not name.strip():
         raise ValueError(f"Job name must be a non-empty string, not {name!r}.")
+    if len(name) > MAX_NAME_LENGTH:
+        raise ValueError(
+            f"Job name {name[:40]!r}... is longer than {MAX_NAME_LENGTH} characters."
+        )
 
 
 def _same_function(a: Handler, b: Handler) -> bool:

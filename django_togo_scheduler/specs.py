@@ -32,6 +32,7 @@ DAILY = "0 0 * * *"
 WEEKLY = "0 0 * * 0"
 MONTHLY = "0 0 1 * *"
 
+MAX_SPEC_LENGTH = 200  # characters, as ScheduledJob.spec stores
 SPEC_CACHE_SIZE = 8192  # parsed specs kept by parse_spec; many schedules share one
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -251,6 +252,11 @@ def parse_spec(spec: str) -> Spec:
     """Parse ``spec`` into a :class:`Spec` (cached) or raise InvalidSpec naming it."""
     if not isinstance(spec, str):  # before the cache, which would choke on a list
         raise InvalidSpec(f"a spec must be a string, not {type(spec).__name__}")
+    if len(spec.strip()) > MAX_SPEC_LENGTH:
+        # ScheduledJob.spec holds this many characters; also keeps messages short.
+        raise InvalidSpec(
+            f"{spec.strip()[:40]!r}...: a spec is at most {MAX_SPEC_LENGTH} characters long"
+        )
     return _parse_cached(spec)
 
 

@@ -370,3 +370,9 @@ def test_autodiscover__none_imports_nothing(registry, monkeypatch):
     autodiscover("tasks")
 
     assert imported == ["tasks"]
+
+
+def test_register__a_name_longer_than_the_database_holds_is_refused(registry):
+    with pytest.raises(ValueError, match="longer than 200 characters"):
+        registry.register("x" * 201, lambda: None)
+    registry.register("x" * 200, lambda: None)

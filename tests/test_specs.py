@@ -1216,3 +1216,11 @@ def test_calendar__feb_29_sunday_gap_is_40_years() -> None:
         if calendar.isleap(year) and calendar.weekday(year, 2, 29) == 6
     ]
     assert sundays == [2088, 2128]
+
+
+def test_parse_spec__too_long_is_invalid_with_a_short_message():
+    long_spec = "1," * 150 + "1 * * * *"
+    with pytest.raises(InvalidSpec) as info:
+        parse_spec(long_spec)
+    assert "at most 200 characters" in str(info.value)
+    assert len(str(info.value)) < 120
