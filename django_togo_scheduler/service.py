@@ -12,9 +12,6 @@ from django.db.models import QuerySet
 from . import clock, engine, outbox
 from .conf import app_settings
 from .dispatch.base import Dispatcher
-
-if TYPE_CHECKING:
-    from .dispatch import RoutingDispatcher
 from .engine import SKIP_REASON, EngineState
 from .exceptions import InvalidSpec
 from .locking import write_transaction
@@ -22,6 +19,11 @@ from .models import Catchup, Run, ScheduledJob
 from .registry import SCHEDULE_OPTIONS, registry
 from .signals import run_skipped
 from .specs import get_timezone, parse_duration, parse_spec, validate_spec
+
+if TYPE_CHECKING:
+    from .dispatch import RoutingDispatcher
+
+MAX_TIMEOUT = 365 * 24 * 3600  # seconds: a year, well inside the column's range
 
 
 def normalise_options(name: str, options: dict[str, Any]) -> dict[str, Any]:
@@ -40,10 +42,13 @@ def normalise_options(name: str, options: dict[str, Any]) -> dict[str, Any]:
         get_timezone(fields["timezone"])
     timeout = fields["timeout"]
     if timeout is not None and (
-        isinstance(timeout, bool) or not isinstance(timeout, int) or timeout < 1
+        isinstance(timeout, bool)
+        or not isinstance(timeout, int)
+        or not 1 <= timeout <= MAX_TIMEOUT
     ):
         raise ValueError(
-            f"Schedule {name!r}: timeout must be a positive number of seconds, not {timeout!r}."
+            f"Schedule {name!r}: timeout must be a number of seconds from 1 to "
+            f"{MAX_TIMEOUT}, not {timeout!r}."
         )
     if fields["catchup"] not in Catchup.values:
         raise ValueError(
@@ -51,9 +56,10 @@ def normalise_options(name: str, options: dict[str, Any]) -> dict[str, Any]:
         )
     if fields["max_age"]:
         parse_duration(fields["max_age"])
-    if not isinstance(fields["queue"], str):
+    if not isinstance(fields["queue"], str) or len(fields["queue"]) > 100:
         raise ValueError(
-            f"Schedule {name!r}: queue must be a string, not {fields['queue']!r}."
+            f"Schedule {name!r}: queue must be a queue name (a string of at most "
+            f"100 characters), not {str(fields['queue'])[:40]!r}."
         )
     return fields
 

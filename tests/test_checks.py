@@ -181,9 +181,12 @@ def test_check_schedule__e002_invalid_spec(settings, entry, spec):
         ),
         (
             {"timeout": 0},
-            "SCHEDULE['testapp.noop']: timeout must be a positive number of seconds, not 0.",
+            "SCHEDULE['testapp.noop']: timeout must be a number of seconds from 1 to 31536000, not 0.",
         ),
-        ({"queue": 5}, "SCHEDULE['testapp.noop']: queue must be a string, not 5."),
+        (
+            {"queue": 5},
+            "SCHEDULE['testapp.noop']: queue must be a queue name (a string of at most 100 characters), not '5'.",
+        ),
     ],
 )
 def test_check_schedule__e002_bad_option(settings, options, message):

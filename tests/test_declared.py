@@ -337,7 +337,7 @@ def test_sync_declared__normalises_the_spec(declared, settings, now):
         (
             {"testapp.slow": {"spec": "@daily", "timeout": -1}},
             ValueError,
-            "SCHEDULE['testapp.slow']: timeout must be a positive number of seconds, not -1.",
+            "SCHEDULE['testapp.slow']: timeout must be a number of seconds from 1 to 31536000, not -1.",
         ),
         (
             {"testapp.slow": {"spec": "@daily", "max_age": "a while"}},

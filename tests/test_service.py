@@ -77,6 +77,9 @@ def test_schedule__unchanged_redeclaration_keeps_the_pending_slot(service, calls
         ("test.record", "* * * * *", {"max_age": "soon"}, ValueError),
         ("test.record", "* * * * *", {"colour": "red"}, ValueError),
         ("test.record", "* * * * *", {"queue": 3}, ValueError),
+        ("test.record", "* * * * *", {"queue": "q" * 101}, ValueError),
+        ("test.record", "* * * * *", {"timeout": 10**12}, ValueError),
+        ("test.record", "* * * * *", {"max_age": "9" * 40 + "d"}, ValueError),
     ],
 )
 def test_schedule__bad_input_raises_and_changes_nothing(
