@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Makes sure PostgreSQL (127.0.0.1:5432) and Redis (127.0.0.1:6379) answer.
+# Makes sure PostgreSQL (127.0.0.1:5432) and Redis (127.0.0.1:6379) answer, and
+# that Debian's chromium is at /usr/bin/chromium for the browser tests.
 # Uses running servers; otherwise starts them, installing Debian's packages when
 # this is a Debian machine and we are root. Prints what it did. Exit status:
 # 0 both answer, 1 at least one could not be had (the reason is printed).
@@ -49,7 +50,23 @@ ensure_redis() {
   return 1
 }
 
+# The browser tests (tests/test_browser.py) drive Debian's chromium through
+# Playwright, which must never download a browser of its own.
+ensure_chromium() {
+  if [ -x /usr/bin/chromium ]; then echo "services: chromium is at /usr/bin/chromium"; return 0; fi
+  if can_install; then
+    echo "services: installing chromium (apt-get)"
+    apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+    if [ -x /usr/bin/chromium ]; then echo "services: chromium installed at /usr/bin/chromium"; return 0; fi
+  fi
+  echo "services: chromium is not available (/usr/bin/chromium missing, could not be installed)"
+  return 1
+}
+
 status=0
+# Without chromium the browser tests skip, saying why (a failure where
+# TOGO_REQUIRE_SERVICES=1); the exit status stays about the databases.
+ensure_chromium || true
 ensure_postgres || status=1
 ensure_redis || status=1
 exit $status

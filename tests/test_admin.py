@@ -125,7 +125,8 @@ def test_job_changelist__shows_spec_words_zone_next_run_and_last_status(
     assert "Asia/Tokyo" in html
     # next_run_at 13:00 UTC is 22:00 in Tokyo, an hour after the clock.
     assert cell(response, "testapp.noop", "next_run") == (
-        '2026-11-27 22:00 JST<br><span class="togo-quiet">in 1\xa0hour</span>'
+        '<span class="togo-when">2026-11-27 22:00 JST</span><br>'
+        '<span class="togo-quiet">in 1\xa0hour</span>'
     )
     assert cell(response, "testapp.noop", "last_status") == (
         '<span class="togo-badge togo-status-done">done</span>'

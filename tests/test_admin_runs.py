@@ -237,3 +237,17 @@ def test_schedule_links_to_its_runs(admin_client):
     assert [r.job for r in admin_client.get(link).context["cl"].result_list] == [
         "testapp.noop"
     ]
+
+
+def test_run_changelist__a_skip_reason_is_quiet_an_error_red(admin_client):
+    skipped = make_run(status="skipped", error="skipped: the previous run is running")
+    failed = make_run(status="failed", error="RuntimeError: boom")
+
+    response = admin_client.get(RUNS)
+
+    assert 'class="togo-quiet">skipped: the previous' in cell(
+        response, skipped, "error_line"
+    )
+    assert 'class="togo-error">RuntimeError: boom' in cell(
+        response, failed, "error_line"
+    )

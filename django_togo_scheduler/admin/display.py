@@ -44,25 +44,35 @@ def runs_url(job: str) -> str:
     return f"{base}?{urlencode({'job': job})}"
 
 
+_PK = "987654321"  # stands for the id in a reversed run URL, then replaced
+
+
 def run_strip(runs: Sequence[Run]) -> SafeString:
-    """Runs (given newest first) as coloured marks, oldest on the left, each a link."""
+    """Runs (given newest first) as coloured marks, oldest on the left, each a link.
+
+    A page shows up to 2,000 marks: the URL is reversed and the labels are
+    translated once per strip, not once per mark.
+    """
     if not runs:
         return format_html('<span class="togo-strip togo-empty">{}</span>', NO_VALUE)
-    marks = format_html_join(
+    url = run_url(int(_PK))
+    statuses = {value: str(label) for value, label in Run.Status.choices}
+    triggers = {value: str(label) for value, label in Run.Trigger.choices}
+    tz = timezone.get_current_timezone()
+    marks = []
+    for run in reversed(runs):
+        moment = (run.scheduled_for or run.created_at).astimezone(tz)
+        title = (
+            f"#{run.pk} {statuses.get(run.status, run.status)} "
+            f"{moment:%Y-%m-%d %H:%M:%S} ({triggers.get(run.trigger, run.trigger)})"
+        )
+        marks.append((run.status, url.replace(_PK, str(run.pk)), title, title))
+    html = format_html_join(
         "",
         '<a class="togo-mark togo-status-{}" href="{}" title="{}" aria-label="{}"></a>',
-        (
-            (run.status, run_url(run.pk), title, title)
-            for run in reversed(runs)
-            for title in [_run_title(run)]
-        ),
+        marks,
     )
-    return format_html('<span class="togo-strip">{}</span>', marks)
-
-
-def _run_title(run: Run) -> str:
-    when = format_local(run.scheduled_for or run.created_at)
-    return f"#{run.pk} {_STATUS_LABELS.get(run.status, run.status)} {when} ({run.get_trigger_display()})"
+    return format_html('<span class="togo-strip">{}</span>', html)
 
 
 def format_in_zone(moment: datetime, tz: tzinfo, seconds: bool | None = None) -> str:

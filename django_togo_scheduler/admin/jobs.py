@@ -60,7 +60,7 @@ class ScheduledJobAdmin(ScheduleActions):
     show_facets = admin.ShowFacets.NEVER
     list_per_page = 100
     readonly_fields = (
-        "in_words", "upcoming", "pause_info", "origin", "next_run_at",
+        "in_words", "upcoming", "pause_info", "origin", "next_run",
         "overdue_since", "created_at", "updated_at", "runs_link",
     )  # fmt: skip
 
@@ -86,7 +86,7 @@ class ScheduledJobAdmin(ScheduleActions):
                     gettext_lazy("State"),
                     {
                         "fields": [
-                            "next_run_at",
+                            "next_run",
                             "overdue_since",
                             "runs_link",
                             "created_at",
@@ -183,7 +183,7 @@ class ScheduledJobAdmin(ScheduleActions):
         )
         css = "togo-quiet togo-struck" if obj.paused else "togo-quiet"
         return format_html(
-            '{}<br><span class="{}">{}</span>',
+            '<span class="togo-when">{}</span><br><span class="{}">{}</span>',
             when,
             css,
             display.relative(obj.next_run_at, clock.now()),

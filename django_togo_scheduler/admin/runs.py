@@ -116,12 +116,12 @@ class RunAdmin(RunAdminBase):
 
     @admin.display(description=gettext_lazy("error"))
     def error_line(self, obj: Run) -> SafeString:
+        # A failed run's error in red; a skipped run's reason quietly.
+        css = "togo-error" if obj.status == Run.Status.FAILED else "togo-quiet"
         line = display.first_line(obj.error)
-        return (
-            format_html('<span class="togo-error">{}</span>', line)
-            if line
-            else format_html("{}", "")
-        )
+        if not line:
+            return format_html("{}", "")
+        return format_html('<span class="{}">{}</span>', css, line)
 
     @admin.display(description=gettext_lazy("traceback"))
     def traceback(self, obj: Run) -> SafeString:

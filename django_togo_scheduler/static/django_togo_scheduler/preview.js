@@ -32,52 +32,48 @@
     box.append(words, list);
   }
 
-  function start() {
+  let timer = null;
+  let latest = 0;
+
+  async function refresh() {
     const box = document.getElementById("togo-preview");
     const spec = document.getElementById("id_spec");
     const zone = document.getElementById("id_timezone");
     if (!box || !spec) {
       return;
     }
-    let timer = null;
-    let latest = 0;
-    async function refresh() {
-      const ask = ++latest;
-      const params = new URLSearchParams({ spec: spec.value, timezone: zone ? zone.value : "" });
-      box.classList.add("togo-loading");
-      try {
-        const response = await fetch(box.dataset.url + "?" + params, {
-          headers: { Accept: "application/json" },
-          credentials: "same-origin",
-        });
-        const data = await response.json();
-        if (ask === latest) {
-          render(box, data);
-        }
-      } catch (error) {
-        if (ask === latest) {
-          render(box, { ok: false, error: String(error) });
-        }
-      } finally {
-        if (ask === latest) {
-          box.classList.remove("togo-loading");
-        }
+    const ask = ++latest;
+    const params = new URLSearchParams({ spec: spec.value, timezone: zone ? zone.value : "" });
+    box.classList.add("togo-loading");
+    try {
+      const response = await fetch(box.dataset.url + "?" + params, {
+        headers: { Accept: "application/json" },
+        credentials: "same-origin",
+      });
+      const data = await response.json();
+      if (ask === latest) {
+        render(box, data);
       }
-    }
-    function later() {
-      clearTimeout(timer);
-      timer = setTimeout(refresh, DELAY);
-    }
-    spec.addEventListener("input", later);
-    if (zone) {
-      zone.addEventListener("input", later);
-      zone.addEventListener("change", later);
+    } catch (error) {
+      if (ask === latest) {
+        render(box, { ok: false, error: String(error) });
+      }
+    } finally {
+      if (ask === latest) {
+        box.classList.remove("togo-loading");
+      }
     }
   }
 
-  if (document.readyState === "loading") {
-    document.addEventListener("DOMContentLoaded", start);
-  } else {
-    start();
+  // Listening on the document from the start (this script runs in <head>), so
+  // typing that begins before the page has finished loading is not missed.
+  function later(event) {
+    const id = event.target && event.target.id;
+    if (id === "id_spec" || id === "id_timezone") {
+      clearTimeout(timer);
+      timer = setTimeout(refresh, DELAY);
+    }
   }
+  document.addEventListener("input", later);
+  document.addEventListener("change", later);
 })();
