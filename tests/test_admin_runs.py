@@ -55,8 +55,9 @@ def test_run_changelist__columns(admin_client):
     assert cell(response, run, "started") == "2026-11-27 12:00:02"
     assert cell(response, run, "duration") == "1 min 14 s"
     assert cell(response, run, "lateness") == "2.50 s"
+    # A traceback's headline is the exception it ends with.
     assert cell(response, run, "error_line") == (
-        '<span class="togo-error">Traceback (most recent call last):</span>'
+        '<span class="togo-error">RuntimeError: boom</span>'
     )
     assert cell(response, run, "job_link") == (
         f'<a href="{RUNS}?job=testapp.noop" title="Runs of this job">testapp.noop</a>'
@@ -251,3 +252,13 @@ def test_run_changelist__a_skip_reason_is_quiet_an_error_red(admin_client):
     assert 'class="togo-error">RuntimeError: boom' in cell(
         response, failed, "error_line"
     )
+
+
+def test_run_changelist__error_headline_first_line_or_exception_cut_long(admin_client):
+    plain = make_run(status="failed", error="\n  timeout: the run exceeded 5 s\nmore")
+    long = make_run(status="failed", error="E" * 300)
+
+    response = admin_client.get(RUNS)
+
+    assert ">timeout: the run exceeded 5 s<" in cell(response, plain, "error_line")
+    assert ">" + "E" * 119 + "…<" in cell(response, long, "error_line")

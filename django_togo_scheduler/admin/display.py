@@ -123,6 +123,15 @@ def format_seconds(span: timedelta | None) -> str:
 
 
 def first_line(text: str, limit: int = 120) -> str:
-    """The first non-empty line of ``text``, cut at ``limit`` characters."""
-    line = next((line.strip() for line in text.splitlines() if line.strip()), "")
+    """The line that says what went wrong, cut at ``limit`` characters.
+
+    The first non-empty line; for a Python traceback, whose first line is always
+    "Traceback (most recent call last):", the exception line that ends it.
+    """
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    if not lines:
+        return ""
+    line = lines[0]
+    if line.startswith("Traceback (most recent call last)"):
+        line = lines[-1]
     return line if len(line) <= limit else line[: limit - 1] + "…"
