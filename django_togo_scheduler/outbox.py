@@ -8,6 +8,7 @@ scheduler.
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -19,7 +20,32 @@ from .models import Run
 if TYPE_CHECKING:
     from .dispatch.base import Dispatcher
 
+logger = logging.getLogger(__name__)
+
 DISPATCH_BATCH = 1000  # pending runs handed to dispatchers per transaction
+
+
+def put_back(run: Run, reason: str) -> bool:
+    """Return a dispatched run that never started to the outbox; False if it moved on.
+
+    Guarded on the run being as it was read (still queued, not dispatched again,
+    no fresher heartbeat), so a run its holder is still looking after stays put.
+    """
+    again = Run.objects.filter(
+        pk=run.pk,
+        status=Run.Status.QUEUED,
+        dispatched_at=run.dispatched_at,
+        heartbeat_at=run.heartbeat_at,
+    ).update(dispatched_at=None)
+    if again:
+        logger.warning(
+            "Run %s of %r: %s; dispatching it again.",
+            run.pk,
+            run.job,
+            reason,
+            extra={"job": run.job, "run_id": run.pk},
+        )
+    return bool(again)
 
 
 def dispatch_pending(now: datetime, dispatcher: Dispatcher) -> list[Run]:

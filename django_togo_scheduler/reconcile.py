@@ -17,6 +17,7 @@ from .conf import app_settings
 from .dispatch.base import Dispatcher
 from .execution import fail_run
 from .models import Run
+from .outbox import put_back
 
 logger = logging.getLogger(__name__)
 
@@ -47,13 +48,4 @@ def reconcile(now: datetime, dispatcher: Dispatcher) -> None:
                 now=now,
             )
         else:
-            redispatched = Run.objects.filter(
-                pk=run.pk, status=Run.Status.QUEUED, heartbeat_at=run.heartbeat_at
-            ).update(dispatched_at=None)
-            if redispatched:
-                logger.warning(
-                    "Run %s of %r was dispatched to a process that is gone; dispatching it again.",
-                    run.pk,
-                    run.job,
-                    extra={"job": run.job, "run_id": run.pk},
-                )
+            put_back(run, "it was dispatched to a process that is gone")

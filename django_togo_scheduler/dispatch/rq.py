@@ -41,20 +41,12 @@ LOST_ERROR = (
 def recover_lost(run: Run, now: datetime) -> None:
     """Put a run whose queue message is gone back in the outbox, or fail it."""
     from django_togo_scheduler.execution import fail_run
+    from django_togo_scheduler.outbox import put_back
 
     if run.dispatch_count >= MAX_DISPATCHES:
         fail_run(run, LOST_ERROR.format(run.dispatch_count), now=now)
         return
-    again = Run.objects.filter(
-        pk=run.pk, status=Run.Status.QUEUED, dispatched_at=run.dispatched_at
-    ).update(dispatched_at=None)
-    if again:
-        logger.warning(
-            "Run %s of %r: its queue message is gone; dispatching it again.",
-            run.pk,
-            run.job,
-            extra={"job": run.job, "run_id": run.pk},
-        )
+    put_back(run, "its queue message is gone")
 
 
 def job_id(run_pk: int) -> str:
