@@ -265,3 +265,21 @@ def test_simulation__signals_are_sent_in_the_test_thread(service, jobs):
         ("sim.ok", "done", start + timedelta(hours=2)),
     ]
     assert Run.objects.count() == 2
+
+
+@pytest.mark.django_db
+def test_simulate__a_catchup_all_backlog_is_replayed_at_once(registry):
+    registry.register("test.backlog", lambda: None)
+    start = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
+    ScheduledJob.objects.create(
+        name="test.backlog", spec="*/10 * * * *", next_run_at=start, catchup="all"
+    )
+    with SchedulerSimulation(start) as sim:
+        sim.scheduler_down_until(start + timedelta(minutes=45))
+        sim.run_until(start + timedelta(minutes=55))
+    statuses = list(
+        Run.objects.order_by("scheduled_for").values_list("trigger", "status")
+    )
+    # slots 12:10, 12:20, 12:30 missed; 12:40 is the newest due at 12:45
+    assert statuses[:4] == [("catchup", "done")] * 3 + [("schedule", "done")]
+    assert ("schedule", "skipped") not in statuses
