@@ -200,8 +200,6 @@ class ScheduledJobAdmin(ScheduleActions):
 
     @admin.display(description=gettext_lazy("runs"))
     def runs_link(self, obj: ScheduledJob) -> SafeString:
-        if not obj.name:
-            return format_html("{}", display.NO_VALUE)
         return format_html('<a href="{}">{}</a>', display.runs_url(obj.name), _("runs"))
 
     # change form

@@ -1,0 +1,68 @@
+"""The admin's wording of times, durations and errors, and the paginator's edges."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.core.paginator import EmptyPage, PageNotAnInteger
+
+from django_togo_scheduler.admin.display import first_line, format_seconds, relative
+from django_togo_scheduler.admin.pagination import NoCountPaginator
+
+NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("delta", "words"),
+    [
+        (timedelta(seconds=12), "in 12 s"),
+        (timedelta(seconds=-12), "12 s ago"),
+        (timedelta(minutes=3, seconds=10), "in 3\xa0minutes"),
+        (timedelta(hours=-2, minutes=-5), "2\xa0hours ago"),
+        (timedelta(days=9), "in 1\xa0week"),
+    ],
+)
+def test_relative(delta, words):
+    assert relative(NOW + delta, NOW) == words
+
+
+@pytest.mark.parametrize(
+    ("seconds", "words"),
+    [
+        (None, "-"),
+        (0.25, "0.25 s"),
+        (12.34, "12.3 s"),
+        (245, "4 min 5 s"),
+        (7800, "2 h 10 min"),
+        (-3, "-3.00 s"),
+    ],
+)
+def test_format_seconds(seconds, words):
+    span = None if seconds is None else timedelta(seconds=seconds)
+    assert format_seconds(span) == words
+
+
+@pytest.mark.parametrize(
+    ("text", "line"),
+    [
+        ("", ""),
+        ("  \n\n", ""),
+        ("boom\nmore", "boom"),
+        (
+            "Traceback (most recent call last):\n  File x\nKeyError: 'a'\n",
+            "KeyError: 'a'",
+        ),
+    ],
+)
+def test_first_line(text, line):
+    assert first_line(text) == line
+
+
+@pytest.mark.parametrize(
+    ("number", "error"),
+    [("x", PageNotAnInteger), (None, PageNotAnInteger), (0, EmptyPage)],
+)
+def test_paginator__rejects_bad_page_numbers(number, error):
+    with pytest.raises(error):
+        NoCountPaginator([1, 2, 3], 2).page(number)
