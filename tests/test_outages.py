@@ -108,3 +108,14 @@ def test_database_outage__start_waits_for_the_database_and_sigterm_exits_promptl
     assert time.monotonic() - started < 5
     assert "Cannot reach the database to sync schedules" in err
     assert "Traceback" not in err
+
+
+def test_database_outage__once_fails_with_one_line(tmp_path):
+    with database_outage():
+        proc = django_command(
+            "runscheduler", "--once", env=subprocess_env(tmp_path / "effects.log")
+        )
+        out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1
+    assert "Traceback" not in err
+    assert err.strip().startswith("CommandError: Cannot sync the declared schedules:")

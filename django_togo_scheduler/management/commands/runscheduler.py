@@ -8,6 +8,7 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import DatabaseError
 
 from django_togo_scheduler.exceptions import TogoSchedulerError
 
@@ -49,7 +50,7 @@ class Command(BaseCommand):
         service, dispatcher = loop.service, loop.dispatcher
         try:
             started = loop.start(retry=not once)
-        except (TogoSchedulerError, ValueError) as exc:
+        except (TogoSchedulerError, ValueError, DatabaseError) as exc:
             dispatcher.shutdown(wait=False)
             raise CommandError(f"Cannot sync the declared schedules: {exc}") from exc
         if not started:  # stopped while the database was unreachable
@@ -57,6 +58,8 @@ class Command(BaseCommand):
         if once:
             try:
                 loop.run_once()
+            except DatabaseError as exc:
+                raise CommandError(f"The database is unreachable: {exc}") from exc
             finally:
                 dispatcher.shutdown(wait=True)
                 loop.stop()
