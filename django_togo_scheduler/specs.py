@@ -36,6 +36,10 @@ MAX_SPEC_LENGTH = 200  # characters, as ScheduledJob.spec stores
 SPEC_CACHE_SIZE = 8192  # parsed specs kept by parse_spec; many schedules share one
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_LATEST = datetime.max.replace(tzinfo=UTC)
+# A valid cron spec fires at least every 40 years (Feb 29 on a Sunday: 2088, then
+# 2128), so a walk that fails later than this has run off the end of the calendar.
+_LAST_SURE_YEAR = datetime.max.year - 40
 _MINUTE = timedelta(minutes=1)
 _DAY = timedelta(days=1)
 _MICROSECOND = timedelta(microseconds=1)
@@ -196,10 +200,18 @@ class Spec:
         return self._search(end + _MICROSECOND, tz, forward=False)
 
     def iter_after(self, after: datetime, tz: tzinfo) -> Iterator[datetime]:
-        """Yield the successive fire instants strictly after ``after``, in UTC."""
+        """Yield the successive fire instants strictly after ``after``, in UTC.
+
+        The iteration ends with the calendar (the year 9999) instead of failing.
+        """
         current = _to_utc(after, "after")
         while True:
-            current = self.next_after(current, tz)
+            try:
+                current = self.next_after(current, tz)
+            except (OverflowError, ValueError):
+                if self.interval is None and current.year < _LAST_SURE_YEAR:
+                    raise
+                return  # no fire instant left before datetime.max
             yield current
 
     def _search(self, moment: datetime, tz: tzinfo, *, forward: bool) -> datetime:
@@ -261,7 +273,10 @@ def parse_spec(spec: str) -> Spec:
 
 
 def fire_times(spec: str, after: datetime, tz: tzinfo, count: int) -> list[datetime]:
-    """Return the next ``count`` fire instants of ``spec`` strictly after ``after``, in UTC."""
+    """Return the next ``count`` fire instants of ``spec`` strictly after ``after``, in UTC.
+
+    Fewer when the calendar ends first (the year 9999).
+    """
     if not _is_int(count) or count < 0:
         raise ValueError(f"count must be an int >= 0, got {count!r}")
     return list(islice(parse_spec(spec).iter_after(after, tz), count))
@@ -287,9 +302,15 @@ def _parse_macro(text: str) -> Spec:
         if not argument:
             raise InvalidSpec("@every needs a duration such as 30s, 5m or 1h30m")
         try:
-            return Spec(text, is_every=True, interval=parse_duration(argument))
+            interval = parse_duration(argument)
         except InvalidDuration as exc:
             raise InvalidSpec(str(exc)) from None
+        if interval > _LATEST - _EPOCH:  # its first slot after 1970 is past 9999
+            raise InvalidSpec(
+                f"the spec can never fire: {argument} is longer than the calendar "
+                "runs after 1970 (to the year 9999)"
+            )
+        return Spec(text, is_every=True, interval=interval)
     if keyword == "@reboot":
         raise InvalidSpec("@reboot is not supported")
     if keyword not in _MACROS:

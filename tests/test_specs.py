@@ -675,6 +675,54 @@ def test_every__independent_of_zone() -> None:
     )
 
 
+def test_parse_spec__every_longer_than_the_calendar() -> None:
+    # Found by tests/test_specs_oracle.py: "@every 2932898d" was accepted, then
+    # next_after() raised OverflowError (in the admin preview, the CLI, schedule()).
+    # 1970-01-01 + 2,932,896 days is 9999-12-31, the last day datetime holds.
+    with pytest.raises(InvalidSpec, match="can never fire: 2932897d is longer") as info:
+        parse_spec("@every 2932897d")
+    assert str(info.value).startswith("'@every 2932897d': ")
+    with pytest.raises(InvalidSpec, match="can never fire"):
+        parse_spec("@every 999999999999s")
+    spec = parse_spec("@every 2932896d")
+    assert spec.next_after(utc(2026, 1, 1), UTC) == utc(9999, 12, 31)
+    assert spec.last_at_or_before(utc(2026, 1, 1), UTC) == utc(1970, 1, 1)
+
+
+def test_fire_times__end_of_the_calendar() -> None:
+    # Found with the above: fire_times() raised OverflowError once the next slot
+    # fell past the year 9999; it returns the slots the calendar holds instead.
+    # 1970-01-01 + 1,000,000 days = 4707-11-29; + 2,000,000 days = 7445-10-25.
+    assert fire_times("@every 1000000d", utc(2026, 1, 1), UTC, 5) == [
+        utc(4707, 11, 29),
+        utc(7445, 10, 25),
+    ]
+    assert fire_times("@every 1000000d", utc(9000, 1, 1), BERLIN, 5) == []
+    assert fire_times("@yearly", utc(9997, 6, 1), BERLIN, 5) == [
+        utc(9997, 12, 31, 23),  # 9998-01-01 00:00 CET
+        utc(9998, 12, 31, 23),  # 9999-01-01 00:00 CET
+    ]
+    # Feb 29 on a Sunday, 28 or 40 years apart: 9948, 9976, then past 9999.
+    assert [
+        year
+        for year in range(9900, 10000)
+        if calendar.isleap(year) and calendar.weekday(year, 2, 29) == 6
+    ] == [9920, 9948, 9976]
+    assert fire_times("0 0 29 2 */7", utc(9930, 1, 1), UTC, 5) == [
+        utc(9948, 2, 29),
+        utc(9976, 2, 29),
+    ]
+    assert len(fire_times("* * * * *", utc(9999, 12, 31, 23, 50), UTC, 20)) == 9
+
+
+def test_fire_times__errors_before_the_end_still_raise() -> None:
+    # Only running off the end of the calendar ends the walk quietly.
+    with pytest.raises(ValueError, match="gives no UTC offset"):
+        fire_times("30 2 * * *", utc(2026, 1, 1), NoOffset(), 3)
+    with pytest.raises(ValueError, match="after must be timezone-aware"):
+        fire_times("@every 1000000d", datetime(2026, 1, 1), UTC, 3)
+
+
 # --- daylight saving: Europe/Berlin ---------------------------------------------------
 # Spring 2026-03-29: 02:00 CET -> 03:00 CEST at 01:00 UTC.
 # Fall 2026-10-25: 03:00 CEST -> 02:00 CET at 01:00 UTC (02:00-02:59 twice).
