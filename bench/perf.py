@@ -152,6 +152,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--redis-url", help="a Redis to use (it is flushed)")
     parser.add_argument("--plot", type=Path, help="where the PNG goes")
     parser.add_argument("--out", type=Path, help="JSON lines file")
+    parser.add_argument(
+        "--report",
+        type=Path,
+        metavar="JSONL",
+        help="only print the table and draw the plot of an earlier run",
+    )
     # A child process of this script (internal).
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--child-db", help=argparse.SUPPRESS)
@@ -166,6 +172,10 @@ def main() -> None:
     args = parse_args()
     if args.child:
         run_child(args)
+        return
+    if args.report:
+        records = [json.loads(line) for line in args.report.read_text().splitlines()]
+        report(records, args.report, args.plot or BENCH / "results" / "perf.png")
         return
     config = QUICK if args.quick else FULL
     dbs = args.db or (["sqlite", "postgres"] if postgres_reachable() else ["sqlite"])
@@ -184,19 +194,33 @@ def main() -> None:
     with (
         redis_server(args.redis_url) as redis_url,
         tempfile.TemporaryDirectory(prefix="togo_perf") as tmp,
+        out.open("w") as stream,
     ):
+
+        def keep(new: list[dict[str, Any]]) -> None:
+            # Written as they come: a run that breaks half-way keeps what it measured.
+            records.extend(new)
+            for record in new:
+                stream.write(json.dumps(record, default=str) + "\n")
+            stream.flush()
+
         pythons = {name: ensure_venv(PEERS[name][0]) for name in peers}
         if not args.no_ours:
             for db in dbs:
-                records += run_ours(db, redis_url, tmp, config, args.skip)
+                keep(run_ours(db, redis_url, tmp, config, args.skip))
         for name in peers:
-            records += run_peer(name, pythons[name], dbs, redis_url, tmp, config, args)
+            keep(run_peer(name, pythons[name], dbs, redis_url, tmp, config, args))
     records[0]["seconds"] = round(time.perf_counter() - started, 1)
     records[0]["load_avg_end"] = os.getloadavg()
     with out.open("w") as stream:
         for record in records:
             stream.write(json.dumps(record, default=str) + "\n")
-    table = render_table(records, config)
+    report(records, out, plot)
+
+
+def report(records: list[dict[str, Any]], out: Path, plot: Path) -> None:
+    """Print the table, write it beside the JSON lines, draw the plot."""
+    table = render_table(records, records[0]["config"])
     print("\n" + table)
     out.with_suffix(".md").write_text(table + "\n")
     draw_plot(records, plot)
@@ -1123,6 +1147,20 @@ def render_table(records: list[dict[str, Any]], config: dict[str, Any]) -> str:
             check=lambda v: v <= 1.0,
             digits=3,
         )
+    largest = config["idle_sizes"][-1]
+    rqs_idle = find(records, "rq-scheduler", "idle_tick", "redis", schedules=largest)
+    row(
+        f"idle tick, {largest:,}: togo / rq-scheduler, same run",
+        lambda tool, db: (
+            record["median_ms"] / rqs_idle["median_ms"]
+            if tool == "togo"
+            and rqs_idle
+            and (record := find(records, "togo", "idle_tick", db, schedules=largest))
+            else None
+        ),
+        target="<= 1",
+        check=lambda v: v <= 1,
+    )
     row(
         f"SQL statements per idle tick ({config['idle_sizes'][-1]:,})",
         value("idle_tick", "queries", schedules=config["idle_sizes"][-1]),
@@ -1142,6 +1180,11 @@ def render_table(records: list[dict[str, Any]], config: dict[str, Any]) -> str:
         value("startup", "rss_mib", schedules=startup),
         target="< 80 MiB",
         check=lambda v: v < 80,
+        digits=0,
+    )
+    row(
+        f"start-up peak RSS (VmHWM), {startup:,} schedules (MiB)",
+        value("startup", "peak_rss_mib", schedules=startup),
         digits=0,
     )
     burst = config["burst"]
@@ -1177,6 +1220,20 @@ def render_table(records: list[dict[str, Any]], config: dict[str, Any]) -> str:
             target="<= 5 ms" if key == "p50_ms" else "<= 20 ms",
             check=(lambda v: v <= 5) if key == "p50_ms" else (lambda v: v <= 20),
         )
+    for kind, label in (("every_1s", "@every 1s"), ("minutely", "* * * * *")):
+        for key in ("p50_ms", "p99_ms"):
+            row(
+                f"lateness {key[:3]} of the {label} runs (ms)",
+                value("lateness", f"{kind}.{key}"),
+            )
+    row(
+        "lateness: runs skipped (previous run still in flight) / enqueued",
+        lambda tool, db: (
+            record["skipped"] / record["runs"]
+            if tool == "togo" and (record := find(records, "togo", "lateness", db))
+            else None
+        ),
+    )
     for age in (0, 60):
         row(
             f"worker: execute_run per job, CONN_MAX_AGE={age} (ms)",
