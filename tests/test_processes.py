@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -164,7 +165,12 @@ def test_second_sigterm__exits_at_once_and_the_run_is_failed_later(tmp_path):
     proc = start_scheduler(side_effects, TOGO_TEST_SLOW_SECONDS="60")
     assert wait_until(lambda: Run.objects.get(pk=run.pk).status == "running")
     proc.send_signal(signal.SIGTERM)
-    time.sleep(0.5)
+    # Two signals sent before the first was handled would coalesce into one:
+    # wait until the process says it is stopping.
+    ready, _, _ = select.select([proc.stderr], [], [], 20)
+    assert ready and proc.stderr.readline().startswith(
+        "Stopping: finishing the current tick"
+    )
     started = time.monotonic()
     proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=30)

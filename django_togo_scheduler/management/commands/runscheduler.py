@@ -89,4 +89,9 @@ class Command(BaseCommand):
             )
             self.stderr.flush()
             os._exit(1)
+        self.stderr.write(
+            "Stopping: finishing the current tick and the jobs running here "
+            "(signal again to exit at once)."
+        )
+        self.stderr.flush()
         service.stop()
