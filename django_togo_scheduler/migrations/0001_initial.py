@@ -5,85 +5,293 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='Run',
+            name="Run",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('job', models.CharField(max_length=200, verbose_name='job')),
-                ('status', models.CharField(choices=[('queued', 'queued'), ('running', 'running'), ('done', 'done'), ('failed', 'failed'), ('skipped', 'skipped')], default='queued', max_length=10, verbose_name='status')),
-                ('trigger', models.CharField(choices=[('schedule', 'schedule'), ('manual', 'manual'), ('catchup', 'catch-up')], default='schedule', max_length=10, verbose_name='trigger')),
-                ('scheduled_for', models.DateTimeField(blank=True, null=True, verbose_name='scheduled for')),
-                ('created_at', models.DateTimeField(auto_now_add=True, verbose_name='created at')),
-                ('dispatched_at', models.DateTimeField(blank=True, null=True, verbose_name='dispatched at')),
-                ('dispatch_count', models.PositiveSmallIntegerField(default=0, verbose_name='dispatch count')),
-                ('started_at', models.DateTimeField(blank=True, null=True, verbose_name='started at')),
-                ('finished_at', models.DateTimeField(blank=True, null=True, verbose_name='finished at')),
-                ('heartbeat_at', models.DateTimeField(blank=True, null=True, verbose_name='heartbeat at')),
-                ('timeout', models.PositiveIntegerField(blank=True, null=True, verbose_name='timeout (seconds)')),
-                ('queue', models.CharField(blank=True, default='', max_length=100, verbose_name='queue')),
-                ('error', models.TextField(blank=True, default='', verbose_name='error')),
-                ('worker', models.CharField(blank=True, default='', max_length=255, verbose_name='worker')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True,
+                        primary_key=True,
+                        serialize=False,
+                        verbose_name="ID",
+                    ),
+                ),
+                ("job", models.CharField(max_length=200, verbose_name="job")),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("queued", "queued"),
+                            ("running", "running"),
+                            ("done", "done"),
+                            ("failed", "failed"),
+                            ("skipped", "skipped"),
+                        ],
+                        default="queued",
+                        max_length=10,
+                        verbose_name="status",
+                    ),
+                ),
+                (
+                    "trigger",
+                    models.CharField(
+                        choices=[
+                            ("schedule", "schedule"),
+                            ("manual", "manual"),
+                            ("catchup", "catch-up"),
+                        ],
+                        default="schedule",
+                        max_length=10,
+                        verbose_name="trigger",
+                    ),
+                ),
+                (
+                    "scheduled_for",
+                    models.DateTimeField(
+                        blank=True, null=True, verbose_name="scheduled for"
+                    ),
+                ),
+                (
+                    "created_at",
+                    models.DateTimeField(auto_now_add=True, verbose_name="created at"),
+                ),
+                (
+                    "dispatched_at",
+                    models.DateTimeField(
+                        blank=True, null=True, verbose_name="dispatched at"
+                    ),
+                ),
+                (
+                    "dispatch_count",
+                    models.PositiveSmallIntegerField(
+                        default=0, verbose_name="dispatch count"
+                    ),
+                ),
+                (
+                    "started_at",
+                    models.DateTimeField(
+                        blank=True, null=True, verbose_name="started at"
+                    ),
+                ),
+                (
+                    "finished_at",
+                    models.DateTimeField(
+                        blank=True, null=True, verbose_name="finished at"
+                    ),
+                ),
+                (
+                    "heartbeat_at",
+                    models.DateTimeField(
+                        blank=True, null=True, verbose_name="heartbeat at"
+                    ),
+                ),
+                (
+                    "timeout",
+                    models.PositiveIntegerField(
+                        blank=True, null=True, verbose_name="timeout (seconds)"
+                    ),
+                ),
+                (
+                    "queue",
+                    models.CharField(
+                        blank=True, default="", max_length=100, verbose_name="queue"
+                    ),
+                ),
+                (
+                    "error",
+                    models.TextField(blank=True, default="", verbose_name="error"),
+                ),
+                (
+                    "worker",
+                    models.CharField(
+                        blank=True, default="", max_length=255, verbose_name="worker"
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'run',
-                'verbose_name_plural': 'runs',
-                'ordering': ['-id'],
-                'indexes': [models.Index(fields=['job', '-id'], name='togo_run_job'), models.Index(fields=['status', 'job'], name='togo_run_status_job'), models.Index(fields=['finished_at'], name='togo_run_finished'), models.Index(condition=models.Q(('dispatched_at__isnull', True), ('status', 'queued')), fields=['id'], name='togo_run_outbox')],
-                'constraints': [models.UniqueConstraint(fields=('job', 'scheduled_for'), name='togo_run_unique_slot')],
+                "verbose_name": "run",
+                "verbose_name_plural": "runs",
+                "ordering": ["-id"],
+                "indexes": [
+                    models.Index(fields=["job", "-id"], name="togo_run_job"),
+                    models.Index(fields=["status", "job"], name="togo_run_status_job"),
+                    models.Index(fields=["finished_at"], name="togo_run_finished"),
+                    models.Index(
+                        condition=models.Q(
+                            ("dispatched_at__isnull", True), ("status", "queued")
+                        ),
+                        fields=["id"],
+                        name="togo_run_outbox",
+                    ),
+                ],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("job", "scheduled_for"), name="togo_run_unique_slot"
+                    )
+                ],
             },
         ),
         migrations.CreateModel(
-            name='ScheduledJob',
+            name="ScheduledJob",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=200, unique=True, verbose_name='name')),
-                ('spec', models.CharField(max_length=200, verbose_name='spec')),
-                ('timezone', models.CharField(blank=True, default='', max_length=64, verbose_name='time zone')),
-                ('paused', models.BooleanField(default=False, verbose_name='paused')),
-                ('paused_reason', models.TextField(blank=True, default='', verbose_name='pause reason')),
-                ('paused_by', models.CharField(blank=True, default='', max_length=150, verbose_name='paused by')),
-                ('paused_at', models.DateTimeField(blank=True, null=True, verbose_name='paused at')),
-                ('queue', models.CharField(blank=True, default='', max_length=100, verbose_name='queue')),
-                ('timeout', models.PositiveIntegerField(blank=True, null=True, validators=[django.core.validators.MinValueValidator(1)], verbose_name='timeout (seconds)')),
-                ('catchup', models.CharField(choices=[('latest', 'fire the most recent missed slot'), ('none', 'fire nothing until the next slot'), ('all', 'fire every missed slot, oldest first')], default='latest', max_length=10, verbose_name='catch-up')),
-                ('max_age', models.CharField(blank=True, default='', max_length=32, verbose_name='max age')),
-                ('declared', models.BooleanField(default=False, verbose_name='declared in code or settings')),
-                ('source', models.CharField(blank=True, default='', max_length=255, verbose_name='source')),
-                ('overdue_since', models.DateTimeField(blank=True, null=True, verbose_name='overdue since')),
-                ('next_run_at', models.DateTimeField(blank=True, null=True, verbose_name='next run at')),
-                ('created_at', models.DateTimeField(auto_now_add=True, verbose_name='created at')),
-                ('updated_at', models.DateTimeField(auto_now=True, verbose_name='updated at')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True,
+                        primary_key=True,
+                        serialize=False,
+                        verbose_name="ID",
+                    ),
+                ),
+                (
+                    "name",
+                    models.CharField(max_length=200, unique=True, verbose_name="name"),
+                ),
+                ("spec", models.CharField(max_length=200, verbose_name="spec")),
+                (
+                    "timezone",
+                    models.CharField(
+                        blank=True, default="", max_length=64, verbose_name="time zone"
+                    ),
+                ),
+                ("paused", models.BooleanField(default=False, verbose_name="paused")),
+                (
+                    "paused_reason",
+                    models.TextField(
+                        blank=True, default="", verbose_name="pause reason"
+                    ),
+                ),
+                (
+                    "paused_by",
+                    models.CharField(
+                        blank=True, default="", max_length=150, verbose_name="paused by"
+                    ),
+                ),
+                (
+                    "paused_at",
+                    models.DateTimeField(
+                        blank=True, null=True, verbose_name="paused at"
+                    ),
+                ),
+                (
+                    "queue",
+                    models.CharField(
+                        blank=True, default="", max_length=100, verbose_name="queue"
+                    ),
+                ),
+                (
+                    "timeout",
+                    models.PositiveIntegerField(
+                        blank=True,
+                        null=True,
+                        validators=[django.core.validators.MinValueValidator(1)],
+                        verbose_name="timeout (seconds)",
+                    ),
+                ),
+                (
+                    "catchup",
+                    models.CharField(
+                        choices=[
+                            ("latest", "fire the most recent missed slot"),
+                            ("none", "fire nothing until the next slot"),
+                            ("all", "fire every missed slot, oldest first"),
+                        ],
+                        default="latest",
+                        max_length=10,
+                        verbose_name="catch-up",
+                    ),
+                ),
+                (
+                    "max_age",
+                    models.CharField(
+                        blank=True, default="", max_length=32, verbose_name="max age"
+                    ),
+                ),
+                (
+                    "declared",
+                    models.BooleanField(
+                        default=False, verbose_name="declared in code or settings"
+                    ),
+                ),
+                (
+                    "source",
+                    models.CharField(
+                        blank=True, default="", max_length=255, verbose_name="source"
+                    ),
+                ),
+                (
+                    "overdue_since",
+                    models.DateTimeField(
+                        blank=True, null=True, verbose_name="overdue since"
+                    ),
+                ),
+                (
+                    "next_run_at",
+                    models.DateTimeField(
+                        blank=True, null=True, verbose_name="next run at"
+                    ),
+                ),
+                (
+                    "created_at",
+                    models.DateTimeField(auto_now_add=True, verbose_name="created at"),
+                ),
+                (
+                    "updated_at",
+                    models.DateTimeField(auto_now=True, verbose_name="updated at"),
+                ),
             ],
             options={
-                'verbose_name': 'scheduled job',
-                'verbose_name_plural': 'scheduled jobs',
-                'ordering': ['name'],
-                'permissions': [('trigger_scheduledjob', 'Can trigger a scheduled job now')],
-                'indexes': [models.Index(condition=models.Q(('paused', False)), fields=['next_run_at'], name='togo_job_next_run_active')],
+                "verbose_name": "scheduled job",
+                "verbose_name_plural": "scheduled jobs",
+                "ordering": ["name"],
+                "permissions": [
+                    ("trigger_scheduledjob", "Can trigger a scheduled job now")
+                ],
+                "indexes": [
+                    models.Index(
+                        condition=models.Q(("paused", False)),
+                        fields=["next_run_at"],
+                        name="togo_job_next_run_active",
+                    )
+                ],
             },
         ),
         migrations.CreateModel(
-            name='SchedulerProcess',
+            name="SchedulerProcess",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('host', models.CharField(max_length=255, verbose_name='host')),
-                ('pid', models.PositiveIntegerField(verbose_name='pid')),
-                ('started_at', models.DateTimeField(verbose_name='started at')),
-                ('last_tick_at', models.DateTimeField(verbose_name='last tick at')),
-                ('stopped_at', models.DateTimeField(blank=True, null=True, verbose_name='stopped at')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True,
+                        primary_key=True,
+                        serialize=False,
+                        verbose_name="ID",
+                    ),
+                ),
+                ("host", models.CharField(max_length=255, verbose_name="host")),
+                ("pid", models.PositiveIntegerField(verbose_name="pid")),
+                ("started_at", models.DateTimeField(verbose_name="started at")),
+                ("last_tick_at", models.DateTimeField(verbose_name="last tick at")),
+                (
+                    "stopped_at",
+                    models.DateTimeField(
+                        blank=True, null=True, verbose_name="stopped at"
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'scheduler process',
-                'verbose_name_plural': 'scheduler processes',
-                'ordering': ['-last_tick_at'],
-                'indexes': [models.Index(fields=['last_tick_at'], name='togo_process_last_tick')],
+                "verbose_name": "scheduler process",
+                "verbose_name_plural": "scheduler processes",
+                "ordering": ["-last_tick_at"],
+                "indexes": [
+                    models.Index(fields=["last_tick_at"], name="togo_process_last_tick")
+                ],
             },
         ),
     ]
