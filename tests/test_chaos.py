@@ -1,0 +1,141 @@
+"""The chaos harness (``bench/chaos.py``), short: real schedulers, workers, Redis, PostgreSQL.
+
+It always uses a PostgreSQL database of its own (``togo_chaos_test_<pid>``) and a
+redis-server of its own, whatever ``TOGO_TEST_DB`` says; it runs in the PostgreSQL
+pass of each matrix cell only (``postgres_only``: deselected on SQLite) and skips
+when PostgreSQL or redis-server is missing (a failure where TOGO_REQUIRE_SERVICES=1).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.slow, pytest.mark.postgres_only]
+
+ROOT = Path(__file__).resolve().parent.parent
+ZERO = (
+    "duplicate_slots",
+    "duplicate_executions",
+    "executions_of_unstarted_runs",
+    "recorded_runs_lost",
+    "in_flight_past_bound",
+    "gaps_while_scheduler_alive",
+    "scheduler_crashes",
+)
+# Every kind of chaos but the loss of a worker machine between taking a run's
+# message and starting the run: that one still loses runs (see the xfail test
+# below). When it is fixed, drop --events here so the short run does everything.
+SAFE_EVENTS = (
+    "kill_scheduler,window_enqueue,window_insert,kill_worker,kill_horse,"
+    "restart_redis,pg_terminate"
+)
+
+
+@pytest.fixture(scope="module")
+def services():
+    sys.path.insert(0, str(ROOT))
+    try:
+        from bench.chaos import services_missing
+    finally:
+        sys.path.remove(str(ROOT))
+    missing = services_missing()
+    if missing:
+        pytest.skip(f"the chaos harness needs PostgreSQL and redis-server: {missing}")
+
+
+def run_chaos(tmp_path, *args: str, timeout: float = 300) -> tuple[int, dict, str]:
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key != "DJANGO_SETTINGS_MODULE" and not key.startswith("TOGO_")
+    }
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            str(ROOT / "bench" / "chaos.py"),
+            "--db",
+            f"togo_chaos_test_{os.getpid()}",
+            "--workdir",
+            str(tmp_path),
+            *args,
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        out, _ = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGTERM)  # the harness stops its processes
+        out, _ = proc.communicate(timeout=60)
+        pytest.fail(f"the chaos run took longer than {timeout} s:\n{out[-5000:]}")
+    lines = [line for line in out.splitlines() if line.startswith("JSON ")]
+    assert lines, f"no figures (exit {proc.returncode}):\n{out[-5000:]}"
+    return proc.returncode, json.loads(lines[-1].removeprefix("JSON ")), out
+
+
+def test_chaos__short_run_keeps_every_guarantee(services, tmp_path):
+    code, figures, out = run_chaos(
+        tmp_path, "--seconds", "60", "--seed", "5", "--events", SAFE_EVENTS
+    )
+
+    report = out[out.find("| figure") :][:6000]
+    assert {name: figures[name] for name in ZERO} == dict.fromkeys(ZERO, 0), report
+    assert code == 0, report
+    assert (
+        figures["slots_expected"] > 500
+        and figures["slots_fired"] == (figures["slots_expected"])
+    ), report
+    events = figures["events"]
+    # Both narrow windows of the scheduler were hit on purpose, and every other
+    # kind of chaos happened at least once.
+    assert events.get("window_insert_hit", 0) >= 1, report
+    assert events.get("window_enqueue_hit", 0) >= 1, report
+    for kind in ("kill_scheduler", "kill_worker", "restart_redis"):
+        assert events.get(kind, 0) >= 1, report
+    assert events.get("pg_terminate", 0) + events.get("pg_terminate_burst", 0) >= 1
+    assert events.get("kill_horse", 0) + events.get("kill_horse_nothing_running", 0)
+    # The runs caught between commit and enqueue were executed all the same.
+    assert set(figures["details"]["window_runs_by_status"]["enqueue"]) == {"done"}
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=AssertionError,
+    reason=(
+        "bug: a run whose rqworker (and work horse) die after the message left the "
+        "queue and before the run is marked running stays 'queued' until RQ's own "
+        "registry maintenance fails the RQ job (90 s to 20 min); meanwhile every "
+        "slot of its job is skipped. RQDispatcher.lost() takes RQ's 'queued' and "
+        "'started' for alive."
+    ),
+)
+def test_chaos__worker_lost_before_the_run_starts(services, tmp_path):
+    code, figures, out = run_chaos(
+        tmp_path,
+        "--seconds",
+        "8",
+        "--seed",
+        "1",
+        "--mean-gap",
+        "1",
+        "--events",
+        "window_dequeue,window_start",
+    )
+
+    report = out[out.find("| figure") :][:6000]
+    events = figures["events"]
+    if not events.get("window_dequeue_hit", 0) + events.get("window_start_hit", 0):
+        raise RuntimeError(f"no worker window was hit: {report}")  # not the bug
+    assert figures["recorded_runs_lost"] == 0, report
+    assert figures["in_flight_past_bound"] == 0, report
+    assert code == 0, report
