@@ -886,7 +886,7 @@ def describe_runs(redis_url: str, pks: list[int]) -> list[str]:
     client = Redis.from_url(redis_url, socket_timeout=2)
     try:
         for run in Run.objects.filter(pk__in=pks).order_by("pk"):
-            rq_id = job_id(run.pk)
+            rq_id = job_id(run)
             try:
                 status = client.hget(f"rq:job:{rq_id}", "status")
                 queued = client.lpos("rq:queue:chaos", rq_id) is not None

@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from django.db import IntegrityError
+
 from .conf import app_settings
 from .exceptions import ImproperlyConfiguredSchedule, TogoSchedulerError
 from .locking import write_transaction
@@ -18,6 +20,8 @@ from .models import ScheduledJob
 from .registry import registry
 
 logger = logging.getLogger(__name__)
+
+SYNC_ATTEMPTS = 3  # a sync losing a race with another starting scheduler retries
 
 
 def setting_entries(value: Any) -> dict[str, tuple[str, dict[str, Any]]]:
@@ -74,13 +78,29 @@ def sync_declared(now: datetime) -> list[ScheduledJob]:
     nothing. The error raised keeps its type (``UnknownJob``, ``InvalidSpec``,
     ...) and its message says which declaration is wrong.
     """
-    from .service import upsert_schedule
-
     declared = declared_schedules()
     in_setting = set(setting_entries(app_settings.SCHEDULE))
     for name, (spec, options) in sorted(declared.items()):
         where = f"SCHEDULE[{name!r}]" if name in in_setting else f"@job({name!r})"
         _validate(name, spec, options, where)
+    for attempt in range(SYNC_ATTEMPTS):
+        try:
+            return _write(declared, now)
+        except IntegrityError:
+            # Another scheduler starting at the same moment created the same
+            # rows first (PostgreSQL locks no row that does not exist yet):
+            # read them again and update instead.
+            if attempt == SYNC_ATTEMPTS - 1:
+                raise
+            logger.info("Another scheduler synced the same schedules; syncing again.")
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _write(
+    declared: dict[str, tuple[str, dict[str, Any]]], now: datetime
+) -> list[ScheduledJob]:
+    from .service import upsert_schedule
+
     with write_transaction(ScheduledJob):
         synced = [
             upsert_schedule(

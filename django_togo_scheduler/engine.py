@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 CLAIM_BATCH = 500  # schedules claimed per transaction
-RECONCILE_EVERY = timedelta(seconds=5)  # how often a tick looks for stale runs
+RECONCILE_EVERY = timedelta(seconds=2)  # how often a tick looks for stale runs
 SKIP_REASON = "skipped: the previous run of this job is still in flight"
 
 

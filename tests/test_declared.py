@@ -428,3 +428,35 @@ def test_sync_declared__a_removed_declaration_removes_its_schedule_only(
         "test.manual",
     ]
     assert Run.objects.filter(job="test.dropped").count() == 1
+
+
+@pytest.mark.django_db
+def test_sync_declared__losing_a_creation_race_syncs_again(
+    registry, settings, caplog, monkeypatch
+):
+    import logging
+
+    from django.db import IntegrityError
+
+    from django_togo_scheduler import service as service_module
+    from django_togo_scheduler.declared import sync_declared as sync
+
+    registry.register("test.raced", lambda: None)
+    settings.TOGO_SCHEDULER = {"QUEUE": None, "SCHEDULE": {"test.raced": "* * * * *"}}
+    real = service_module.upsert_schedule
+    calls = []
+
+    def racing(name, *args, **kwargs):
+        calls.append(name)
+        if len(calls) == 1:
+            # the other scheduler's row lands first
+            real(name, *args, **kwargs)
+            raise IntegrityError("duplicate key value violates unique constraint")
+        return real(name, *args, **kwargs)
+
+    monkeypatch.setattr(service_module, "upsert_schedule", racing)
+    with caplog.at_level(logging.INFO, logger="django_togo_scheduler"):
+        (job,) = sync(datetime.now(UTC))
+
+    assert job.name == "test.raced" and ScheduledJob.objects.count() == 1
+    assert "Another scheduler synced the same schedules" in caplog.text

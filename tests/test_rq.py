@@ -95,7 +95,7 @@ def test_rq__a_tick_enqueues_only_the_run_id_and_a_worker_runs_it(
 
     (run,) = tick(now, dispatcher=dispatcher)
 
-    job = Job.fetch(job_id(run.pk), connection=redis)
+    job = Job.fetch(job_id(Run.objects.get(pk=run.pk)), connection=redis)
     assert job.func_name == "django_togo_scheduler.execution.execute_run"
     assert job.args == (run.pk,) and job.kwargs == {}
     assert job.origin == "togo" and run.queue == "togo"
@@ -113,9 +113,11 @@ def test_rq__schedule_queue_and_timeout_are_honoured(redis, dispatcher):
         name="testapp.noop", spec="* * * * *", next_run_at=now, queue="low", timeout=7
     )
     (run,) = tick(now, dispatcher=dispatcher)
-    job = Job.fetch(job_id(run.pk), connection=redis)
+    job = Job.fetch(job_id(Run.objects.get(pk=run.pk)), connection=redis)
     assert (job.origin, job.timeout) == ("low", 7)
-    assert Queue("low", connection=redis).job_ids == [job_id(run.pk)]
+    assert Queue("low", connection=redis).job_ids == [
+        job_id(Run.objects.get(pk=run.pk))
+    ]
 
 
 def test_rq__a_burst_is_enqueued_in_one_pipeline(redis, dispatcher, registry):
@@ -202,7 +204,9 @@ def test_rq__a_message_lost_too_often_fails_the_run(redis, dispatcher):
 def test_rq__trigger_dispatches_at_once(redis, rq_settings):
     run = Service().trigger("testapp.noop")
     assert run.queue == "togo" and run.dispatched_at is not None
-    assert Queue("togo", connection=redis).job_ids == [job_id(run.pk)]
+    assert Queue("togo", connection=redis).job_ids == [
+        job_id(Run.objects.get(pk=run.pk))
+    ]
 
 
 def test_rq__timeout_fails_the_run_with_timeout(
@@ -310,3 +314,54 @@ def test_rq__a_big_outbox_while_redis_is_down_is_swept_once(
     assert set(
         Run.objects.filter(pk__in=pks).values_list("status", "dispatched_at")
     ) == {("queued", None)}
+
+
+def _dispatched(dispatcher, now):
+    run = Run.objects.create(job="testapp.noop", trigger="manual", queue="togo")
+    tick(now, dispatcher=dispatcher)
+    return Run.objects.get(pk=run.pk)
+
+
+def test_rq__a_message_taken_by_a_worker_that_died_is_dispatched_again(
+    redis, dispatcher
+):
+    now = clock.now()
+    run = _dispatched(dispatcher, now)
+    # A worker moved the message out of the queue's list, then died.
+    redis.lrem("rq:queue:togo", 1, job_id(run))
+
+    dispatcher.rq.check(now + 6 * SECOND)
+
+    again = Run.objects.get(pk=run.pk)
+    assert (again.status, again.dispatched_at) == ("queued", None)
+
+
+def test_rq__a_started_message_whose_run_never_started_is_dispatched_again(
+    redis, dispatcher
+):
+    now = clock.now()
+    run = _dispatched(dispatcher, now)
+    key = Job.key_for(job_id(run))
+    redis.lrem("rq:queue:togo", 1, job_id(run))
+    redis.hset(
+        key,
+        mapping={
+            "status": "started",
+            "started_at": (now - SECOND).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        },
+    )
+
+    dispatcher.rq.check(
+        now + 6 * SECOND
+    )  # started 7 s ago: the horse may still mark it running
+    assert Run.objects.get(pk=run.pk).dispatched_at is not None
+    dispatcher.rq.check(now + 12 * SECOND)  # 13 s: the horse died first
+    assert Run.objects.get(pk=run.pk).dispatched_at is None
+
+
+def test_rq__a_message_waiting_in_its_queue_is_left_alone(redis, dispatcher):
+    now = clock.now()
+    run = _dispatched(dispatcher, now)
+    dispatcher.rq.check(now + 60 * SECOND)
+    assert Run.objects.get(pk=run.pk).dispatched_at is not None
+    assert Queue("togo", connection=redis).job_ids == [job_id(run)]

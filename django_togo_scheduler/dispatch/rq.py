@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -20,6 +20,7 @@ from redis import Redis
 from redis.exceptions import RedisError
 from rq import Queue
 from rq.job import Job, JobStatus
+from rq.utils import utcparse
 
 from django_togo_scheduler.models import Run
 
@@ -32,6 +33,9 @@ NO_TIMEOUT = -1  # RQ's "no limit"; its default (180 s) would kill long jobs sil
 ENDED = {JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED, JobStatus.FINISHED}
 LOST_CHECK_EVERY = timedelta(seconds=5)  # how often queued runs are looked up in Redis
 LOST_CHECK_BATCH = 1000  # runs looked up per check
+START_GRACE = timedelta(
+    seconds=10
+)  # a started RQ job whose run is still queued after this is lost
 MAX_DISPATCHES = 3  # a run whose message is lost this often is failed instead
 LOST_ERROR = (
     "queue message lost {0} times (Redis flushed, or workers died before starting it)"
@@ -49,9 +53,14 @@ def recover_lost(run: Run, now: datetime) -> None:
     put_back(run, "its queue message is gone")
 
 
-def job_id(run_pk: int) -> str:
-    """The RQ job id of a run (RQ allows letters, digits, ``_`` and ``-`` only)."""
-    return f"togo-run-{run_pk}"
+def job_id(run: Run) -> str:
+    """The RQ job id of a run's current dispatch: ``togo-run-<pk>-<dispatch_count>``.
+
+    A new id per dispatch keeps RQ's own clean-up of an abandoned message from
+    touching the message that replaced it. RQ allows letters, digits, ``_`` and
+    ``-`` only.
+    """
+    return f"togo-run-{run.pk}-{run.dispatch_count}"
 
 
 def connection_for(queue: str) -> Redis:
@@ -59,6 +68,18 @@ def connection_for(queue: str) -> Redis:
     from django_rq.connection_utils import get_redis_connection
 
     return get_redis_connection(settings.RQ_QUEUES[queue])
+
+
+def _is_lost(
+    status: bytes | None, started_at: bytes | None, position: int | None, now: datetime
+) -> bool:
+    if status is None or status.decode() in ENDED:
+        return True
+    if status.decode() == JobStatus.QUEUED:
+        return position is None
+    if status.decode() == JobStatus.STARTED and started_at:
+        return now - utcparse(started_at.decode()).replace(tzinfo=UTC) > START_GRACE
+    return False
 
 
 class RQDispatcher(Dispatcher):
@@ -101,7 +122,7 @@ class RQDispatcher(Dispatcher):
         return Queue.prepare_data(
             EXECUTE,
             args=(run.pk,),
-            job_id=job_id(run.pk),
+            job_id=job_id(run),
             timeout=run.timeout or NO_TIMEOUT,
             description=f"{run.job} (run {run.pk})",
         )
@@ -122,19 +143,28 @@ class RQDispatcher(Dispatcher):
             len(pks),
         )
 
-    def lost(self, name: str, runs: Iterable[Run]) -> list[Run]:
-        """Runs whose RQ job is gone or ended without running them (Redis flushed,
-        a work horse killed before it started); raises RedisError when unreachable."""
+    def lost(self, name: str, runs: Iterable[Run], now: datetime) -> list[Run]:
+        """Runs, still queued in the database, whose RQ message will never run them.
+
+        That is: the RQ job is gone (Redis restarted empty) or ended; it is
+        ``queued`` but no longer in its queue's list (a worker took it and died);
+        or it is ``started`` since more than ``START_GRACE`` while the run never
+        moved to running (the work horse died first). Raises RedisError when
+        Redis is unreachable.
+        """
         runs = list(runs)
-        connection = self.queue(name).connection
-        with connection.pipeline(transaction=False) as pipe:
+        queue = self.queue(name)
+        with queue.connection.pipeline(transaction=False) as pipe:
             for run in runs:
-                pipe.hget(Job.key_for(job_id(run.pk)), "status")
-            statuses = pipe.execute()
+                pipe.hmget(Job.key_for(job_id(run)), "status", "started_at")
+                pipe.lpos(queue.key, job_id(run))
+            replies = pipe.execute()
         return [
             run
-            for run, status in zip(runs, statuses, strict=True)
-            if status is None or status.decode() in ENDED
+            for run, (status, started_at), position in zip(
+                runs, replies[0::2], replies[1::2], strict=True
+            )
+            if _is_lost(status, started_at, position, now)
         ]
 
     def check(self, now: datetime) -> None:
@@ -151,7 +181,7 @@ class RQDispatcher(Dispatcher):
             by_queue[run.queue].append(run)
         for name, runs in by_queue.items():
             try:
-                lost = self.lost(name, runs)
+                lost = self.lost(name, runs, now)
             except (RedisError, OSError):
                 continue  # the outbox sweep reports the outage
             for run in lost:
