@@ -1116,7 +1116,8 @@ def analyse(
             if kind == "enqueue":
                 window_runs[kind] += [int(pk) for pk in detail.split(",") if pk]
             elif kind in ("dequeue", "start"):
-                window_runs[kind].append(int(detail.split()[0]))
+                # the detail starts with the RQ job id "<pk>-<dispatch>" or the run id
+                window_runs[kind].append(int(detail.split()[0].split("-")[0]))
     window_outcomes = {
         kind: dict(
             Counter(runs[pk]["status"] if pk in runs else "missing" for pk in pks)

@@ -29,13 +29,6 @@ ZERO = (
     "gaps_while_scheduler_alive",
     "scheduler_crashes",
 )
-# Every kind of chaos but the loss of a worker machine between taking a run's
-# message and starting the run: that one still loses runs (see the xfail test
-# below). When it is fixed, drop --events here so the short run does everything.
-SAFE_EVENTS = (
-    "kill_scheduler,window_enqueue,window_insert,kill_worker,kill_horse,"
-    "restart_redis,pg_terminate"
-)
 
 
 @pytest.fixture(scope="module")
@@ -84,9 +77,7 @@ def run_chaos(tmp_path, *args: str, timeout: float = 300) -> tuple[int, dict, st
 
 
 def test_chaos__short_run_keeps_every_guarantee(services, tmp_path):
-    code, figures, out = run_chaos(
-        tmp_path, "--seconds", "60", "--seed", "5", "--events", SAFE_EVENTS
-    )
+    code, figures, out = run_chaos(tmp_path, "--seconds", "60", "--seed", "5")
 
     report = out[out.find("| figure") :][:6000]
     assert {name: figures[name] for name in ZERO} == dict.fromkeys(ZERO, 0), report
@@ -108,17 +99,6 @@ def test_chaos__short_run_keeps_every_guarantee(services, tmp_path):
     assert set(figures["details"]["window_runs_by_status"]["enqueue"]) == {"done"}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason=(
-        "bug: a run whose rqworker (and work horse) die after the message left the "
-        "queue and before the run is marked running stays 'queued' until RQ's own "
-        "registry maintenance fails the RQ job (90 s to 20 min); meanwhile every "
-        "slot of its job is skipped. RQDispatcher.lost() takes RQ's 'queued' and "
-        "'started' for alive."
-    ),
-)
 def test_chaos__worker_lost_before_the_run_starts(services, tmp_path):
     code, figures, out = run_chaos(
         tmp_path,
