@@ -975,6 +975,16 @@ def measure_lateness(args: argparse.Namespace, config: dict[str, Any]) -> None:
     )
 
 
+def rq_job_id(run: Any) -> str:
+    """The RQ job id the dispatcher gave ``run`` (``job_id(run)``, or of its pk before)."""
+    from django_togo_scheduler.dispatch.rq import job_id
+
+    try:
+        return str(job_id(run))
+    except (TypeError, AttributeError):
+        return str(job_id(run.pk))
+
+
 def lateness_record(
     args: argparse.Namespace, since: datetime, until: datetime, every_count: int
 ) -> dict[str, Any]:
@@ -982,22 +992,19 @@ def lateness_record(
 
     from django_togo_scheduler.models import Run
 
-    runs = list(
-        Run.objects.filter(
-            scheduled_for__gte=since, scheduled_for__lte=until
-        ).values_list("pk", "job", "scheduled_for", "status")
-    )
+    rows = Run.objects.filter(scheduled_for__gte=since, scheduled_for__lte=until)
+    runs = [(r.pk, r.job, r.scheduled_for, r.status, r) for r in rows.order_by("pk")]
     recorded = [run for run in runs if run[3] != Run.Status.SKIPPED]
     redis = redis_client(args)
     with redis.pipeline(transaction=False) as pipe:
-        for pk, *_ in recorded:
-            pipe.hget(f"rq:job:togo-run-{pk}", "enqueued_at")
+        for *_, run in recorded:
+            pipe.hget(f"rq:job:{rq_job_id(run)}", "enqueued_at")
         enqueued = pipe.execute()
     every = {f"perf.job{i:06d}" for i in range(every_count)}
     late: dict[str, list[float]] = {"all": [], "every_1s": [], "minutely": []}
     by_slot: dict[datetime, float] = {}
     missing = 0
-    for (_, job, slot, _), at in zip(recorded, enqueued, strict=True):
+    for (_, job, slot, *_), at in zip(recorded, enqueued, strict=True):
         if at is None:
             missing += 1
             continue
@@ -1230,7 +1237,9 @@ def render_table(records: list[dict[str, Any]], config: dict[str, Any]) -> str:
         "lateness: runs skipped (previous run still in flight) / enqueued",
         lambda tool, db: (
             record["skipped"] / record["runs"]
-            if tool == "togo" and (record := find(records, "togo", "lateness", db))
+            if tool == "togo"
+            and (record := find(records, "togo", "lateness", db))
+            and record.get("runs")
             else None
         ),
     )
