@@ -95,8 +95,11 @@ def test_chaos__short_run_keeps_every_guarantee(services, tmp_path):
         assert events.get(kind, 0) >= 1, report
     assert events.get("pg_terminate", 0) + events.get("pg_terminate_burst", 0) >= 1
     assert events.get("kill_horse", 0) + events.get("kill_horse_nothing_running", 0)
-    # The runs caught between commit and enqueue were executed all the same.
-    assert set(figures["details"]["window_runs_by_status"]["enqueue"]) == {"done"}
+    # The runs caught between commit and enqueue were all executed all the same
+    # (one may then fail "worker died" when a later kill takes its work horse).
+    outcomes = figures["details"]["window_runs_by_status"]["enqueue"]
+    assert outcomes.get("done", 0) >= 1 and set(outcomes) <= {"done", "failed"}, report
+    assert set(figures["details"]["failed_by_reason"]) <= {"worker died"}, report
 
 
 def test_chaos__worker_lost_before_the_run_starts(services, tmp_path):

@@ -179,6 +179,23 @@ def test_second_sigterm__exits_at_once_and_the_run_is_failed_later(tmp_path):
     assert time.monotonic() - started < 10
     assert "Second signal" in err
     assert Run.objects.get(pk=run.pk).status == "running"  # until a reconciler sees it
+    _wait_for_other_sessions_to_end()
+
+
+def _wait_for_other_sessions_to_end():
+    # PostgreSQL ends the sessions of a killed process a moment later; the test
+    # database can only be dropped once they are gone.
+    if connection.vendor != "postgresql":
+        return
+
+    def alone():
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+            return cursor.fetchone()[0] == 0
+
+    assert wait_until(alone, timeout=10)
 
 
 def test_status__probes_a_running_scheduler(tmp_path):

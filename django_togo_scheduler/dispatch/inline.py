@@ -6,8 +6,11 @@ import functools
 import logging
 import threading
 from collections.abc import Sequence
+from concurrent import futures
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime, timedelta
+
+from django.db import connection
 
 from django_togo_scheduler.execution import execute_run
 from django_togo_scheduler.models import Run
@@ -20,6 +23,15 @@ HEARTBEAT_EVERY = timedelta(seconds=5)  # how often held runs' heartbeat_at is r
 TIMEOUT_ERROR = (
     "timeout: the run exceeded its timeout of {0} s; its result will be discarded"
 )
+
+
+def _execute_in_pool(run_pk: int) -> str | None:
+    # A pool thread's connection would outlive the pool (threads end, their
+    # connections stay open until collected): close it after every run.
+    try:
+        return execute_run(run_pk)
+    finally:
+        connection.close()
 
 
 class InlineDispatcher(Dispatcher):
@@ -41,7 +53,7 @@ class InlineDispatcher(Dispatcher):
 
     def dispatch(self, runs: Sequence[Run]) -> None:
         for run in runs:
-            future = self._pool.submit(execute_run, run.pk)
+            future = self._pool.submit(_execute_in_pool, run.pk)
             with self._lock:
                 self._held[run.pk] = (run, future)
             future.add_done_callback(functools.partial(self._release_done, run.pk))
@@ -52,6 +64,10 @@ class InlineDispatcher(Dispatcher):
     def _release(self, pk: int) -> None:
         with self._lock:
             self._held.pop(pk, None)
+
+    def _held_values(self) -> list[tuple[Run, Future[str | None]]]:
+        with self._lock:
+            return list(self._held.values())
 
     def held(self) -> list[int]:
         """Ids of the runs this process holds (waiting or running)."""
@@ -91,7 +107,12 @@ class InlineDispatcher(Dispatcher):
             Run.objects.filter(pk__in=unstarted, status=Run.Status.QUEUED).update(
                 dispatched_at=None
             )
-        self._pool.shutdown(wait=wait, cancel_futures=True)
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        # Wait in short slices, not one blocking join: a signal delivered to a
+        # pool thread must still reach the main thread's handler (a second
+        # SIGTERM that means "exit now").
+        while wait and self.held():
+            futures.wait([future for _run, future in self._held_values()], timeout=0.2)
 
 
 class SyncDispatcher(Dispatcher):

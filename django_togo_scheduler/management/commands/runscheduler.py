@@ -89,9 +89,11 @@ class Command(BaseCommand):
             )
             self.stderr.flush()
             os._exit(1)
+        # Stop first: a second signal may interrupt this handler itself, and
+        # must then find the service stopping.
+        service.stop()
         self.stderr.write(
             "Stopping: finishing the current tick and the jobs running here "
             "(signal again to exit at once)."
         )
         self.stderr.flush()
-        service.stop()
