@@ -46,8 +46,9 @@ class Command(BaseCommand):
 
     def _run(self, loop: SchedulerLoop, *, once: bool, verbosity: int) -> None:
         from django_togo_scheduler.conf import app_settings
+        from django_togo_scheduler.models import ScheduledJob
 
-        service, dispatcher = loop.service, loop.dispatcher
+        dispatcher = loop.dispatcher
         try:
             started = loop.start(retry=not once)
         except (TogoSchedulerError, ValueError, DatabaseError) as exc:
@@ -66,7 +67,7 @@ class Command(BaseCommand):
             return
         if verbosity:
             self.stdout.write(
-                f"Scheduler started ({len(service.jobs())} schedule(s), "
+                f"Scheduler started ({ScheduledJob.objects.count()} schedule(s), "
                 f"timezone {app_settings.TIMEZONE}). Stop with Ctrl-C or SIGTERM."
             )
         loop.run_forever()
