@@ -61,7 +61,7 @@ class ScheduledJobAdmin(ScheduleActions):
     list_per_page = 100
     readonly_fields = (
         "in_words", "upcoming", "pause_info", "origin", "next_run",
-        "overdue_since", "created_at", "updated_at", "runs_link",
+        "overdue_since", "created_at", "updated_at", "runs_link", "why",
     )  # fmt: skip
 
     class Media:
@@ -87,6 +87,7 @@ class ScheduledJobAdmin(ScheduleActions):
                     {
                         "fields": [
                             "next_run",
+                            "why",
                             "overdue_since",
                             "runs_link",
                             "created_at",
@@ -128,10 +129,29 @@ class ScheduledJobAdmin(ScheduleActions):
             )
         return preview_view(request)
 
+    @admin.display(description=gettext_lazy("last slot, explained"))
+    def why(self, obj: ScheduledJob) -> SafeString:
+        """What ``manage.py scheduler explain`` says about the latest slot."""
+        from django_togo_scheduler.explain import explain
+
+        try:
+            lines = explain(obj.name, now=clock.now()).lines()
+        except (TogoSchedulerError, LookupError, ValueError) as exc:
+            lines = [str(exc)]
+        return format_html('<pre class="togo-explain">{}</pre>', "\n".join(lines))
+
     # columns
 
     @admin.display(description=gettext_lazy("name"), ordering="name")
     def job_name(self, obj: ScheduledJob) -> SafeString:
+        if obj.overdue_since is not None:
+            return format_html(
+                '{} <span class="togo-badge togo-warning" title="{}">{}</span>',
+                obj.name,
+                _("No successful run within max_age (%(max_age)s) since %(since)s.")
+                % {"max_age": obj.max_age, "since": obj.overdue_since.isoformat()},
+                _("overdue"),
+            )
         if registry.is_registered(obj.name):
             return format_html("{}", obj.name)
         return format_html(
