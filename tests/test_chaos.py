@@ -99,7 +99,10 @@ def test_chaos__short_run_keeps_every_guarantee(services, tmp_path):
     # (one may then fail "worker died" when a later kill takes its work horse).
     outcomes = figures["details"]["window_runs_by_status"]["enqueue"]
     assert outcomes.get("done", 0) >= 1 and set(outcomes) <= {"done", "failed"}, report
-    assert set(figures["details"]["failed_by_reason"]) <= {"worker died"}, report
+    # Runs fail only for the reasons chaos gives them: a killed worker, or a run
+    # whose message was lost MAX_DISPATCHES times (machines lost again and again).
+    reasons = set(figures["details"]["failed_by_reason"])
+    assert reasons <= {"worker died", "queue message lost"}, report
 
 
 def test_chaos__worker_lost_before_the_run_starts(services, tmp_path):
