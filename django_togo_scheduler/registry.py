@@ -73,10 +73,16 @@ def _same_function(a: Handler, b: Handler) -> bool:
 
 
 class Registry:
-    """Maps job names to handlers; one instance, ``registry``, serves the process."""
+    """Maps job names to handlers; one instance, ``registry``, serves the process.
+
+    A project may register 100,000 handlers, few of which declare a schedule: a
+    plain handler costs one dict entry (no JobSpec is kept for it), and the
+    declared ones are kept apart, so ``declared()`` never walks every handler.
+    """
 
     def __init__(self) -> None:
-        self._jobs: dict[str, JobSpec] = {}
+        self._handlers: dict[str, Handler] = {}  # every registered name
+        self._specs: dict[str, JobSpec] = {}  # registered with a schedule or options
 
     def register(
         self,
@@ -85,44 +91,86 @@ class Registry:
         *,
         schedule: str | None = None,
         options: dict[str, Any] | None = None,
-    ) -> JobSpec:
-        """Register ``func`` under ``name``; the same function again is a no-op."""
-        _check_name(name)
+    ) -> None:
+        """Register ``func`` under ``name``; the same function again is a no-op.
+
+        Another function under a taken name raises ``AlreadyRegistered``; the
+        same function registered again without a schedule keeps the schedule
+        declared before. ``get(name)`` returns the resulting JobSpec.
+        """
+        # The common case (a valid name) costs no call; _check_name says why not.
+        if (
+            name.__class__ is not str
+            or not 0 < len(name) <= MAX_NAME_LENGTH
+            or name.isspace()
+        ):
+            _check_name(name)
         if not callable(func):
             raise TypeError(f"Job {name!r}: handler {func!r} is not callable.")
+        if schedule is None and not options:
+            existing = self._handlers.get(name)
+            if existing is None:
+                self._handlers[name] = func
+                return
+            self._check_same(name, existing, func)
+            if self._declares_schedule(name):
+                return
+            self._specs.pop(name, None)
+            self._handlers[name] = func
+            return
+        self._register_spec(name, func, schedule, options or {})
+
+    def _register_spec(
+        self,
+        name: str,
+        func: Handler,
+        schedule: str | None,
+        options: dict[str, Any],
+    ) -> None:
         if schedule is not None:
             from .specs import validate_spec
 
             schedule = validate_spec(schedule)
-        unknown = set(options or {}) - SCHEDULE_OPTIONS
+        unknown = set(options) - SCHEDULE_OPTIONS
         if unknown:
             raise ValueError(
                 f"Job {name!r}: unknown schedule options {sorted(unknown)}."
             )
-        existing = self._jobs.get(name)
+        existing = self._handlers.get(name)
         if existing is not None:
-            if not _same_function(existing.func, func):
-                raise AlreadyRegistered(
-                    f"Job name {name!r} is already registered to {existing.func!r}."
-                )
-            if schedule is None and existing.schedule is not None:
-                return existing
-        spec = JobSpec(name, func, schedule, dict(options or {}))
-        self._jobs[name] = spec
-        return spec
+            self._check_same(name, existing, func)
+            if schedule is None and self._declares_schedule(name):
+                return
+        self._handlers[name] = func
+        self._specs[name] = JobSpec(name, func, schedule, dict(options))
+
+    @staticmethod
+    def _check_same(name: str, existing: Handler, func: Handler) -> None:
+        if not _same_function(existing, func):
+            raise AlreadyRegistered(
+                f"Job name {name!r} is already registered to {existing!r}."
+            )
+
+    def _declares_schedule(self, name: str) -> bool:
+        spec = self._specs.get(name)
+        return spec is not None and spec.schedule is not None
 
     def unregister(self, name: str) -> None:
         """Forget a handler (tests use this); no-op when absent."""
-        self._jobs.pop(name, None)
+        self._handlers.pop(name, None)
+        self._specs.pop(name, None)
 
     def is_registered(self, name: str) -> bool:
         """Whether a handler is registered under ``name``."""
-        return name in self._jobs
+        return name in self._handlers
 
     def get(self, name: str) -> JobSpec:
         """The JobSpec for ``name``; ``UnknownJob`` when none is registered."""
+        spec = self._specs.get(name)
+        if spec is not None:
+            return spec
         try:
-            return self._jobs[name]
+            return JobSpec(name, self._handlers[name])
         except KeyError:
             raise UnknownJob(
                 f"No job handler is registered under the name {name!r}."
@@ -130,23 +178,29 @@ class Registry:
 
     def names(self) -> list[str]:
         """Registered job names, sorted."""
-        return sorted(self._jobs)
+        return sorted(self._handlers)
 
     def declared(self) -> list[JobSpec]:
         """Jobs whose code declares a schedule, sorted by name."""
-        return [spec for name, spec in sorted(self._jobs.items()) if spec.schedule]
+        return [spec for _, spec in sorted(self._specs.items()) if spec.schedule]
 
     def clear(self) -> None:
         """Forget every handler."""
-        self._jobs.clear()
+        self._handlers.clear()
+        self._specs.clear()
 
     def snapshot(self) -> dict[str, JobSpec]:
         """A copy of the current contents, for tests that restore it."""
-        return dict(self._jobs)
+        return {name: self.get(name) for name in self._handlers}
 
     def restore(self, snapshot: dict[str, JobSpec]) -> None:
         """Replace the contents with a snapshot."""
-        self._jobs = dict(snapshot)
+        self._handlers = {name: spec.func for name, spec in snapshot.items()}
+        self._specs = {
+            name: spec
+            for name, spec in snapshot.items()
+            if spec.schedule is not None or spec.options
+        }
 
 
 registry = Registry()

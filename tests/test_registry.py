@@ -47,10 +47,9 @@ def same_source_twice(source, filename="/project/app/jobs.py"):
 
 
 def test_register__then_get_and_is_registered(fresh):
-    spec = fresh.register("reports.daily", handler)
+    assert fresh.register("reports.daily", handler) is None
 
-    assert spec == JobSpec("reports.daily", handler, None, {})
-    assert fresh.get("reports.daily") is spec
+    assert fresh.get("reports.daily") == JobSpec("reports.daily", handler, None, {})
     assert fresh.is_registered("reports.daily")
     assert not fresh.is_registered("reports.weekly")
     assert fresh.names() == ["reports.daily"]
@@ -90,9 +89,11 @@ def test_register__two_lambdas_of_one_module_are_different_functions(fresh):
 
 
 def test_register__same_function_again_is_a_noop(fresh):
-    spec = fresh.register("reports.daily", handler)
+    fresh.register("reports.daily", handler)
 
-    assert fresh.register("reports.daily", handler) == spec
+    fresh.register("reports.daily", handler)
+
+    assert fresh.get("reports.daily") == JobSpec("reports.daily", handler)
     assert fresh.names() == ["reports.daily"]
 
 
@@ -120,12 +121,18 @@ def test_register__same_name_in_another_file_is_another_function(fresh):
 
 
 def test_register__plain_reregistration_keeps_the_declared_schedule(fresh):
-    declared = fresh.register(
+    fresh.register(
         "reports.daily", handler, schedule="@daily", options={"queue": "low"}
     )
+    declared = fresh.get("reports.daily")
 
-    assert fresh.register("reports.daily", handler) is declared
-    assert fresh.get("reports.daily").schedule == "@daily"
+    fresh.register("reports.daily", handler)
+    fresh.register("reports.daily", handler, options={"queue": "high"})
+
+    assert fresh.get("reports.daily") is declared
+    assert fresh.declared() == [
+        JobSpec("reports.daily", handler, "@daily", {"queue": "low"})
+    ]
 
 
 @pytest.mark.parametrize("name", ["", "   ", None, 5])
@@ -142,9 +149,9 @@ def test_register__handler_must_be_callable(fresh):
 
 
 def test_register__schedule_is_validated_and_normalised(fresh):
-    spec = fresh.register("reports.daily", handler, schedule="  0  7 * * 1-5 ")
+    fresh.register("reports.daily", handler, schedule="  0  7 * * 1-5 ")
 
-    assert spec.schedule == "0 7 * * 1-5"
+    assert fresh.get("reports.daily").schedule == "0 7 * * 1-5"
 
 
 def test_register__invalid_schedule_raises_invalid_spec_and_registers_nothing(fresh):
@@ -195,6 +202,116 @@ def test_registry__unregister_clear_snapshot_restore(fresh):
     assert fresh.names() == []
     fresh.restore(snapshot)
     assert fresh.names() == ["a.job", "b.job"]
+
+
+def test_registry__declared_after_registering_and_unregistering(fresh):
+    for i in range(50):
+        fresh.register(f"plain.{i:02d}", handler)
+    fresh.register("c.job", handler, schedule="@hourly")
+    fresh.register("a.job", other, schedule="@daily", options={"queue": "low"})
+    fresh.register("b.job", handler, schedule="*/5 * * * *")
+    fresh.register("d.job", handler, options={"queue": "low"})  # no schedule
+
+    fresh.unregister("b.job")
+    fresh.unregister("plain.07")
+    fresh.register("b.job", other, schedule="@weekly")
+
+    assert fresh.declared() == [
+        JobSpec("a.job", other, "@daily", {"queue": "low"}),
+        JobSpec("b.job", other, "@weekly", {}),
+        JobSpec("c.job", handler, "@hourly", {}),
+    ]
+    assert fresh.get("d.job") == JobSpec("d.job", handler, None, {"queue": "low"})
+    assert fresh.get("plain.08") == JobSpec("plain.08", handler)
+    assert not fresh.is_registered("plain.07")
+    assert len(fresh.names()) == 49 + 4
+    fresh.clear()
+    assert fresh.declared() == []
+    assert fresh.names() == []
+
+
+def test_registry__declared_schedule_replaced_by_a_new_one(fresh):
+    fresh.register("a.job", handler, schedule="@daily", options={"queue": "low"})
+
+    fresh.register("a.job", handler, schedule="@hourly")
+
+    assert fresh.declared() == [JobSpec("a.job", handler, "@hourly", {})]
+
+
+def test_registry__plain_reregistration_drops_options_without_schedule(fresh):
+    fresh.register("a.job", handler, options={"queue": "low"})
+
+    fresh.register("a.job", handler)
+
+    assert fresh.get("a.job") == JobSpec("a.job", handler)
+
+
+def test_registry__reimported_definition_replaces_a_plain_handler(fresh):
+    first, second = same_source_twice("def handler(ctx):\n    pass\n")
+    fresh.register("jobs.plain", first)
+    fresh.register("jobs.declared", first, schedule="@daily")
+
+    fresh.register("jobs.plain", second)
+    fresh.register("jobs.declared", second)
+
+    assert fresh.get("jobs.plain").func is second
+    assert fresh.get("jobs.declared") == JobSpec("jobs.declared", first, "@daily", {})
+
+
+def test_registry__failed_registration_changes_nothing(fresh):
+    fresh.register("a.job", handler, schedule="@daily")
+    fresh.register("b.job", handler)
+
+    with pytest.raises(AlreadyRegistered):
+        fresh.register("a.job", other, schedule="@hourly")
+    with pytest.raises(AlreadyRegistered):
+        fresh.register("b.job", other, schedule="@hourly")
+    with pytest.raises(InvalidSpec):
+        fresh.register("b.job", handler, schedule="0 25 * * *")
+
+    assert fresh.declared() == [JobSpec("a.job", handler, "@daily", {})]
+    assert fresh.get("b.job") == JobSpec("b.job", handler)
+
+
+def test_registry__plain_handlers_keep_no_jobspec(fresh, monkeypatch):
+    # 100,000 plain handlers must cost a dict entry each, and declared() must
+    # not walk them: neither builds a JobSpec for a plain handler.
+    fresh.register("declared.job", handler, schedule="@daily")
+
+    def no_jobspec(*args, **kwargs):
+        raise AssertionError("a JobSpec was built")
+
+    monkeypatch.setattr("django_togo_scheduler.registry.JobSpec", no_jobspec)
+    for i in range(1_000):
+        fresh.register(f"plain.{i:04d}", handler)
+    fresh.register("plain.0001", handler)
+
+    assert [spec.name for spec in fresh.declared()] == ["declared.job"]
+    assert fresh.is_registered("plain.0999")
+
+
+def test_registry__str_subclass_name_is_accepted(fresh):
+    class Name(str):
+        pass
+
+    fresh.register(Name("a.job"), handler)
+
+    assert fresh.is_registered("a.job")
+
+
+def test_registry__snapshot_restore_keeps_declared_schedules(fresh):
+    fresh.register("a.job", handler, schedule="@daily", options={"queue": "low"})
+    fresh.register("b.job", other)
+    fresh.register("c.job", other, options={"timeout": 5})
+    snapshot = fresh.snapshot()
+    fresh.clear()
+
+    fresh.restore(snapshot)
+
+    assert fresh.declared() == [JobSpec("a.job", handler, "@daily", {"queue": "low"})]
+    assert fresh.get("b.job") == JobSpec("b.job", other)
+    assert fresh.get("c.job") == JobSpec("c.job", other, None, {"timeout": 5})
+    assert fresh.names() == ["a.job", "b.job", "c.job"]
 
 
 # the module-level API (the global registry)
