@@ -431,6 +431,36 @@ def test_sync_declared__a_removed_declaration_removes_its_schedule_only(
 
 
 @pytest.mark.django_db
+def test_sync_declared__nothing_removed_reads_the_table_once_and_deletes_nothing(
+    registry, settings
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from django_togo_scheduler.service import Service
+
+    registry.register("test.kept", lambda: None)
+    registry.register("test.manual", lambda: None)
+    settings.TOGO_SCHEDULER = {"QUEUE": None, "SCHEDULE": {"test.kept": "@hourly"}}
+    now = datetime.now(UTC)
+    sync_declared(now)
+    Service().schedule("test.manual", "@daily")
+
+    with CaptureQueriesContext(connection) as queries:
+        sync_declared(now)
+
+    table = ScheduledJob._meta.db_table
+    statements = [q["sql"] for q in queries.captured_queries if table in q["sql"]]
+    assert not [sql for sql in statements if sql.startswith("DELETE")]
+    scans = [sql for sql in statements if '."declared"' in sql.partition(" WHERE ")[2]]
+    assert len(scans) == 1  # the read of the declared names
+    assert sorted(ScheduledJob.objects.values_list("name", flat=True)) == [
+        "test.kept",
+        "test.manual",
+    ]
+
+
+@pytest.mark.django_db
 def test_sync_declared__losing_a_creation_race_syncs_again(
     registry, settings, caplog, monkeypatch
 ):
