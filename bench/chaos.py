@@ -1160,6 +1160,14 @@ def analyse(
                 1 for r in runs.values() if r["dispatch_count"] > 1
             ),
             "window_runs_by_status": window_outcomes,
+            # a run caught between commit and enqueue has a dispatch that never
+            # reached Redis: it runs only if a scheduler dispatches it again
+            "window_enqueue_runs_dispatched_again": sum(
+                1
+                for pk in window_runs["enqueue"]
+                if pk in runs and runs[pk]["dispatch_count"] >= 2
+            ),
+            "window_enqueue_runs": len(window_runs["enqueue"]),
             "worker_window_runs": {
                 "dequeue": window_runs["dequeue"][:50],
                 "start": window_runs["start"][:50],
