@@ -38,6 +38,17 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 CLAIM_BATCH = 500  # schedules claimed per transaction
+# What the claim reads of a due schedule.
+PLANNED_FIELDS = (
+    "name",
+    "spec",
+    "timezone",
+    "next_run_at",
+    "catchup",
+    "queue",
+    "timeout",
+    "paused",
+)
 RECONCILE_EVERY = timedelta(seconds=2)  # how often a tick looks for stale runs
 SKIP_REASON = "skipped: the previous run of this job is still in flight"
 
@@ -81,9 +92,9 @@ def tick(
     next_due, pending = probe(state.unknown_logged)
     created: list[Run] = []
     if next_due is not None and next_due <= now:
-        created = claim_due(now, state)
+        created = claim_due(now, state, dispatcher)
         next_due = None  # advanced: the loop asks again
-    if pending or created:
+    if pending or any(_waits(run) for run in created):
         dispatch_pending(now, dispatcher)
     state.last_tick, state.next_due = now, next_due
     return created
@@ -114,12 +125,22 @@ def probe(exclude: set[str]) -> tuple[datetime | None, bool]:
     return next_due, pending_pk is not None
 
 
-def claim_due(now: datetime, state: EngineState) -> list[Run]:
-    """Claim every due schedule in batches and record the runs of its slots."""
+def claim_due(now: datetime, state: EngineState, dispatcher: Dispatcher) -> list[Run]:
+    """Claim every due schedule in batches and record the runs of its slots.
+
+    A run free to start (its job has nothing else in flight) is recorded as
+    dispatched in the claim's own transaction and handed to ``dispatcher`` as
+    soon as that transaction commits; the outbox sweep is left with the runs
+    that wait (a catch-up chain) and with whatever a crash or an outage kept
+    from being handed over.
+    """
     created: list[Run] = []
     while True:
         claimed, runs = _claim_batch(now, state)
         created.extend(runs)
+        ready = [run for run in runs if run.dispatched_at is not None]
+        if ready:
+            dispatcher.dispatch(ready)
         # A short batch means nothing else was due; a schedule still catching up
         # (catchup="all", capped per tick) continues on the next tick.
         if claimed < CLAIM_BATCH:
@@ -128,7 +149,7 @@ def claim_due(now: datetime, state: EngineState) -> list[Run]:
 
 def _claim_batch(now: datetime, state: EngineState) -> tuple[int, list[Run]]:
     with write_transaction(ScheduledJob) as alias:
-        due = ScheduledJob.objects.using(alias).due(now)
+        due = ScheduledJob.objects.using(alias).due(now).only(*PLANNED_FIELDS)
         if state.unknown_logged:
             due = due.exclude(name__in=state.unknown_logged)
         jobs = list(lock_rows(due.order_by("next_run_at")[:CLAIM_BATCH], alias))
@@ -227,34 +248,44 @@ def _build_runs(
         .filter(job__in=names)
         .values_list("job", flat=True)
     )
+    queues: dict[str, str] = {}
     runs: list[Run] = []
     for job in jobs:
         plan = plans.get(job.pk)
         if plan is None:
             continue
-        queue = resolve_queue(job.queue)
+        if job.queue not in queues:
+            queues[job.queue] = resolve_queue(job.queue)
+        queue = queues[job.queue]
         in_flight = job.name in busy
         for slot in plan.slots:
             # Under catchup="all" the runs of a catch-up batch wait for each
             # other; otherwise a slot whose job is in flight is recorded skipped.
             waits = job.catchup == "all" and len(plan.slots) > 1
             skipped = in_flight and not waits
-            runs.append(
-                Run(
-                    job=job.name,
-                    scheduled_for=slot.at,
-                    trigger=Run.Trigger.CATCHUP
-                    if slot.catchup
-                    else Run.Trigger.SCHEDULE,
-                    status=Run.Status.SKIPPED if skipped else Run.Status.QUEUED,
-                    error=SKIP_REASON if skipped else "",
-                    finished_at=now if skipped else None,
-                    timeout=job.timeout,
-                    queue=queue,
-                )
+            run = Run(
+                job=job.name,
+                scheduled_for=slot.at,
+                trigger=Run.Trigger.CATCHUP if slot.catchup else Run.Trigger.SCHEDULE,
+                status=Run.Status.SKIPPED if skipped else Run.Status.QUEUED,
+                error=SKIP_REASON if skipped else "",
+                finished_at=now if skipped else None,
+                timeout=job.timeout,
+                queue=queue,
             )
+            if not in_flight:
+                # Nothing of its job in flight: recorded as dispatched, handed
+                # over when the claim commits (as the outbox sweep would).
+                run.dispatched_at = run.heartbeat_at = now
+                run.dispatch_count = 1
+            runs.append(run)
             in_flight = in_flight or not skipped
     return runs
+
+
+def _waits(run: Run) -> bool:
+    """Whether a run just recorded waits in the outbox (behind a run of its job)."""
+    return run.status == Run.Status.QUEUED and run.dispatched_at is None
 
 
 def _insert_runs(alias: str, runs: list[Run]) -> list[Run]:
