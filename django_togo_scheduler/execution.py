@@ -8,12 +8,15 @@ run executes at most once however often its message is delivered.
 from __future__ import annotations
 
 import logging
+import os
 import threading
+import time
 import traceback
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db import close_old_connections, connection
+from django.db import close_old_connections, connection, connections, router
+from django.db.backends.base.base import BaseDatabaseWrapper
 
 from . import clock
 from .conf import app_settings
@@ -25,39 +28,64 @@ logger = logging.getLogger(__name__)
 
 
 class Heartbeat:
-    """While a handler runs, a thread refreshes its run's ``heartbeat_at``.
+    """While a handler runs, its run's ``heartbeat_at`` is refreshed.
 
     The reconciler fails a running run whose heartbeat is older than
     ``STALE_AFTER``: that is how a killed worker or work horse is noticed, without
-    trusting RQ's callbacks (not called for a killed horse).
+    trusting RQ's callbacks (not called for a killed horse). One thread per
+    process beats for every run the process is running, in one statement every
+    ``STALE_AFTER / 3`` seconds; it is started with the process's first run
+    (again in a forked work horse, where the parent's thread does not exist).
     """
+
+    _lock = threading.Lock()
+    _running: set[int] = set()
+    _pid: int | None = None
 
     def __init__(self, run_pk: int) -> None:
         self.run_pk = run_pk
-        self._stop = threading.Event()
-        self._thread = threading.Thread(
-            target=self._beat, name=f"togo-heartbeat-{run_pk}", daemon=True
-        )
 
     def __enter__(self) -> Heartbeat:
-        self._thread.start()
+        cls = type(self)
+        with cls._lock:
+            if cls._pid != os.getpid():  # no thread yet, or a forked child
+                cls._pid, cls._running = os.getpid(), set()
+                threading.Thread(
+                    target=cls._beat,
+                    args=(cls._running,),
+                    name="togo-heartbeat",
+                    daemon=True,
+                ).start()
+            cls._running.add(self.run_pk)
         return self
 
     def __exit__(self, *exc_info: object) -> None:
-        self._stop.set()
-        self._thread.join()
+        with self._lock:
+            self._running.discard(self.run_pk)
 
-    def _beat(self) -> None:
-        interval = max(app_settings.STALE_AFTER / 3, 0.1)
-        try:
-            while not self._stop.wait(interval):
-                Run.objects.filter(pk=self.run_pk, status=Run.Status.RUNNING).update(
+    @classmethod
+    def _beat(cls, running: set[int]) -> None:
+        last = time.monotonic()
+        while True:
+            # The interval is read as the thread goes, not fixed at its start.
+            interval = max(app_settings.STALE_AFTER / 3, 0.1)
+            time.sleep(min(interval, 0.5))
+            if time.monotonic() - last < interval:
+                continue
+            last = time.monotonic()
+            with cls._lock:
+                pks = list(running)
+            if not pks:
+                continue
+            try:
+                Run.objects.filter(pk__in=pks, status=Run.Status.RUNNING).update(
                     heartbeat_at=clock.now()
                 )
-        except Exception:  # the run's end is recorded by the handler's thread
-            logger.exception("Heartbeat of run %s failed.", self.run_pk)
-        finally:
-            connection.close()
+            except Exception:  # the runs' ends are recorded by their own threads
+                logger.exception("Heartbeat of run(s) %s failed.", pks)
+            finally:
+                # Beats are seconds apart: hold no connection between them.
+                connection.close()
 
 
 @dataclass(frozen=True)
@@ -75,17 +103,14 @@ def start_run(run_id: int, worker: str | None = None) -> Run | None:
     """Move a queued run to running; None when another delivery got there first."""
     now = clock.now()
     worker = worker or clock.worker_name()
-    applied = Run.objects.filter(pk=run_id, status=Run.Status.QUEUED).update(
-        status=Run.Status.RUNNING, started_at=now, heartbeat_at=now, worker=worker
-    )
-    if not applied:
+    run = _mark_running(run_id, now, worker)
+    if run is None:
         logger.info(
             "Run %s is not queued any more; this delivery does nothing.",
             run_id,
             extra={"run_id": run_id},
         )
         return None
-    run = Run.objects.get(pk=run_id)
     logger.info(
         "Run %s of %r started on %s.",
         run.pk,
@@ -95,6 +120,58 @@ def start_run(run_id: int, worker: str | None = None) -> Run | None:
     )
     run_started.send(sender=Run, run=run)
     return run
+
+
+def _mark_running(run_id: int, now: datetime, worker: str) -> Run | None:
+    """The guarded ``queued -> running`` update; the run as it now is, or None.
+
+    One ``UPDATE ... RETURNING`` statement where the database has it (PostgreSQL,
+    SQLite 3.35+), otherwise the update and a read.
+    """
+    alias = router.db_for_write(Run)
+    connection = connections[alias]
+    changes = {
+        "status": Run.Status.RUNNING,
+        "started_at": now,
+        "heartbeat_at": now,
+        "worker": worker,
+    }
+    if not _returns_from_update(connection):
+        applied = (
+            Run.objects.using(alias)
+            .filter(pk=run_id, status=Run.Status.QUEUED)
+            .update(**changes)
+        )
+        return Run.objects.using(alias).get(pk=run_id) if applied else None
+    opts = Run._meta
+    quote = connection.ops.quote_name
+    assignments = ", ".join(
+        f"{quote(opts.get_field(name).column)} = %s" for name in changes
+    )
+    params = [
+        opts.get_field(name).get_db_prep_save(value, connection)
+        for name, value in changes.items()
+    ]
+    columns = ", ".join(quote(field.column) for field in opts.concrete_fields)
+    sql = (
+        f"UPDATE {quote(opts.db_table)} SET {assignments} "
+        f"WHERE {quote(opts.pk.column)} = %s AND {quote(opts.get_field('status').column)} = %s "
+        f"RETURNING {columns}"
+    )
+    rows = list(
+        Run.objects.raw(sql, [*params, run_id, Run.Status.QUEUED.value]).using(alias)
+    )
+    return rows[0] if rows else None
+
+
+def _returns_from_update(connection: BaseDatabaseWrapper) -> bool:
+    if connection.vendor == "postgresql":
+        return True
+    if connection.vendor == "sqlite":
+        import sqlite3
+
+        return sqlite3.sqlite_version_info >= (3, 35)
+    return False
 
 
 def finish_run(run: Run, *, error: str = "", now: datetime | None = None) -> bool:

@@ -101,3 +101,70 @@ def test_fail_run__noop_when_the_run_ended_meanwhile(calls):
     execute_run(run.pk)
     assert fail_run(stale_copy, "worker died") is False
     assert Run.objects.get(pk=run.pk).status == "done"
+
+
+@pytest.mark.parametrize("returning", [True, False])
+def test_start_run__returns_the_run_as_stored(monkeypatch, returning):
+    from datetime import UTC, datetime
+
+    from django_togo_scheduler import execution
+
+    monkeypatch.setattr(execution, "_returns_from_update", lambda _conn: returning)
+    slot = datetime(2026, 3, 29, 1, 30, tzinfo=UTC)
+    run = Run.objects.create(
+        job="test.record", scheduled_for=slot, timeout=30, queue="", trigger="schedule"
+    )
+
+    started = start_run(run.pk, worker="host:1")
+
+    assert started is not None
+    assert (started.pk, started.job, started.status) == (run.pk, run.job, "running")
+    assert (
+        started.scheduled_for == slot and started.scheduled_for.utcoffset() is not None
+    )
+    assert started.started_at == started.heartbeat_at is not None
+    assert started.started_at.utcoffset() is not None
+    assert (started.worker, started.timeout) == ("host:1", 30)
+    stored = Run.objects.get(pk=run.pk)
+    assert (stored.status, stored.started_at, stored.worker) == (
+        "running",
+        started.started_at,
+        "host:1",
+    )
+    assert start_run(run.pk) is None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_heartbeat__one_thread_beats_for_every_running_run(settings):
+    import threading
+    import time
+    from datetime import timedelta
+
+    from django_togo_scheduler import clock
+    from django_togo_scheduler.execution import Heartbeat
+
+    settings.TOGO_SCHEDULER = {"QUEUE": None, "STALE_AFTER": 0.3}  # a beat per 0.1 s
+    old = clock.now() - timedelta(hours=1)
+    runs = [
+        Run.objects.create(job="test.record", status="running", heartbeat_at=old)
+        for _ in range(3)
+    ]
+    before = {t.name for t in threading.enumerate()}
+
+    with Heartbeat(runs[0].pk), Heartbeat(runs[1].pk):
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            beats = dict(Run.objects.values_list("pk", "heartbeat_at"))
+            if beats[runs[0].pk] > old and beats[runs[1].pk] > old:
+                break
+            time.sleep(0.05)
+        beaters = [t for t in threading.enumerate() if t.name == "togo-heartbeat"]
+
+    assert beats[runs[0].pk] > old and beats[runs[1].pk] > old
+    assert beats[runs[2].pk] == old  # not running here: no beat for it
+    assert len(beaters) == 1 or "togo-heartbeat" in before
+    time.sleep(0.3)
+    # Ended: no longer beaten for.
+    after = Run.objects.get(pk=runs[0].pk).heartbeat_at
+    time.sleep(0.3)
+    assert Run.objects.get(pk=runs[0].pk).heartbeat_at == after
