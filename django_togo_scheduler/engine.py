@@ -14,6 +14,7 @@ Three invariants carry every guarantee (docs/architecture.md):
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
@@ -101,28 +102,43 @@ def tick(
 
 
 def probe(exclude: set[str]) -> tuple[datetime | None, bool]:
-    """The earliest active ``next_run_at`` and whether the outbox holds a run: one query."""
-    jobs = ScheduledJob.objects.enabled().filter(next_run_at__isnull=False)
-    if exclude:
-        jobs = jobs.exclude(name__in=exclude)
-    first = jobs.order_by("next_run_at").values("next_run_at")[:1]
-    pending = Run.objects.filter(status=Run.Status.QUEUED, dispatched_at__isnull=True)
+    """The earliest active ``next_run_at`` and whether the outbox holds a run: one query.
+
+    The statement is compiled once per database and process (the idle tick is
+    then the statement alone); only a process that left schedules out (no
+    handler here) compiles its own each time.
+    """
     alias = router.db_for_read(ScheduledJob)
     connection = connections[alias]
-    first_sql, first_params = first.query.get_compiler(using=alias).as_sql()
-    pending_sql, pending_params = (
-        pending.order_by().values("pk")[:1].query.get_compiler(using=alias).as_sql()
-    )
+    compiled = None if exclude else _PROBES.get(alias)
+    if compiled is None:
+        compiled = _compile_probe(alias, exclude)
+        if not exclude:
+            _PROBES[alias] = compiled
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT ({first_sql}), ({pending_sql})", (*first_params, *pending_params)
-        )
+        cursor.execute(*compiled)
         next_due, pending_pk = cursor.fetchone()
     if isinstance(next_due, str):  # SQLite returns the stored text
         next_due = parse_datetime(next_due)
     if next_due is not None and timezone.is_naive(next_due):
         next_due = timezone.make_aware(next_due, UTC)
     return next_due, pending_pk is not None
+
+
+_PROBES: dict[str, tuple[str, tuple[object, ...]]] = {}
+
+
+def _compile_probe(alias: str, exclude: set[str]) -> tuple[str, tuple[object, ...]]:
+    jobs = ScheduledJob.objects.enabled().filter(next_run_at__isnull=False)
+    if exclude:
+        jobs = jobs.exclude(name__in=sorted(exclude))
+    first = jobs.order_by("next_run_at").values("next_run_at")[:1]
+    pending = Run.objects.filter(status=Run.Status.QUEUED, dispatched_at__isnull=True)
+    first_sql, first_params = first.query.get_compiler(using=alias).as_sql()
+    pending_sql, pending_params = (
+        pending.order_by().values("pk")[:1].query.get_compiler(using=alias).as_sql()
+    )
+    return f"SELECT ({first_sql}), ({pending_sql})", (*first_params, *pending_params)
 
 
 def claim_due(now: datetime, state: EngineState, dispatcher: Dispatcher) -> list[Run]:
@@ -148,6 +164,20 @@ def claim_due(now: datetime, state: EngineState, dispatcher: Dispatcher) -> list
 
 
 def _claim_batch(now: datetime, state: EngineState) -> tuple[int, list[Run]]:
+    try:
+        return _claim_batch_once(now, state, _insert_runs)
+    except IntegrityError:
+        # Only a clock far out of step between hosts gets here: some slot was
+        # recorded already. The batch rolled back whole; claim it again,
+        # inserting run by run and leaving the existing rows be.
+        return _claim_batch_once(now, state, _insert_one_by_one)
+
+
+def _claim_batch_once(
+    now: datetime,
+    state: EngineState,
+    insert: Callable[[str, list[Run]], list[Run]],
+) -> tuple[int, list[Run]]:
     with write_transaction(ScheduledJob) as alias:
         due = ScheduledJob.objects.using(alias).due(now).only(*PLANNED_FIELDS)
         if state.unknown_logged:
@@ -158,7 +188,7 @@ def _claim_batch(now: datetime, state: EngineState) -> tuple[int, list[Run]]:
         plans = _plan_jobs(jobs, now, state)
         _advance(alias, jobs, plans)
         runs = _build_runs(alias, jobs, plans, now)
-        created = _insert_runs(alias, runs)
+        created = insert(alias, runs)
     _report(created)
     return len(jobs), created
 
@@ -289,29 +319,28 @@ def _waits(run: Run) -> bool:
 
 
 def _insert_runs(alias: str, runs: list[Run]) -> list[Run]:
+    """Insert the runs of a claim in one statement (IntegrityError: one was there)."""
     if not runs:
         return []
-    try:
-        with transaction.atomic(using=alias):
-            return Run.objects.using(alias).bulk_create(runs)
-    except IntegrityError:
-        # Only a clock far out of step between hosts gets here: some slot was
-        # recorded already. Insert one by one and leave the existing rows be.
-        created = []
-        for run in runs:
-            try:
-                with transaction.atomic(using=alias):
-                    run.save(using=alias)
-            except IntegrityError:
-                logger.warning(
-                    "Slot %s of %r was already recorded; not firing it again.",
-                    run.scheduled_for,
-                    run.job,
-                    extra={"job": run.job},
-                )
-                continue
-            created.append(run)
-        return created
+    return Run.objects.using(alias).bulk_create(runs)
+
+
+def _insert_one_by_one(alias: str, runs: list[Run]) -> list[Run]:
+    created = []
+    for run in runs:
+        try:
+            with transaction.atomic(using=alias):
+                run.save(using=alias)
+        except IntegrityError:
+            logger.warning(
+                "Slot %s of %r was already recorded; not firing it again.",
+                run.scheduled_for,
+                run.job,
+                extra={"job": run.job},
+            )
+            continue
+        created.append(run)
+    return created
 
 
 def _report(runs: list[Run]) -> None:

@@ -363,3 +363,22 @@ def test_tick__logs_each_decision_with_structured_fields(
         m.startswith(f"Run {run.pk} of 'test.record' started on ") for m in records
     )
     assert any(m.startswith(f"Run {run.pk} of 'test.record' done in ") for m in records)
+
+
+def test_tick__a_slot_recorded_already_does_not_cost_the_other_slots(
+    calls, registry, now, caplog
+):
+    registry.register("test.other", lambda: None)
+    make_job("test.record", next_run_at=now)
+    make_job("test.other", next_run_at=now)
+    Run.objects.create(job="test.record", scheduled_for=now, status="done")
+
+    with caplog.at_level(logging.WARNING, logger="django_togo_scheduler"):
+        runs = tick(now, dispatcher=Recorder())
+
+    assert [(r.job, r.scheduled_for) for r in runs] == [("test.other", now)]
+    assert Run.objects.filter(job="test.other", scheduled_for=now).count() == 1
+    assert set(ScheduledJob.objects.values_list("next_run_at", flat=True)) == {
+        now + MIN
+    }
+    assert caplog.text.count("already recorded") == 1
