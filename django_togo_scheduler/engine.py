@@ -20,6 +20,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from django.db import IntegrityError, connections, router, transaction
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -179,7 +180,14 @@ def _claim_batch_once(
     insert: Callable[[str, list[Run]], list[Run]],
 ) -> tuple[int, list[Run]]:
     with write_transaction(ScheduledJob) as alias:
-        due = ScheduledJob.objects.using(alias).due(now).only(*PLANNED_FIELDS)
+        # Whether each job has a run in flight is read with it, in one statement.
+        in_flight = Run.objects.using(alias).in_flight().filter(job=OuterRef("name"))
+        due = (
+            ScheduledJob.objects.using(alias)
+            .due(now)
+            .only(*PLANNED_FIELDS)
+            .annotate(busy=Exists(in_flight))
+        )
         if state.unknown_logged:
             due = due.exclude(name__in=state.unknown_logged)
         jobs = list(lock_rows(due.order_by("next_run_at")[:CLAIM_BATCH], alias))
@@ -187,7 +195,8 @@ def _claim_batch_once(
             return 0, []
         plans = _plan_jobs(jobs, now, state)
         _advance(alias, jobs, plans)
-        runs = _build_runs(alias, jobs, plans, now)
+        busy = {job.name for job in jobs if getattr(job, "busy", False)}
+        runs = _build_runs(jobs, plans, busy, now)
         created = insert(alias, runs)
     _report(created)
     return len(jobs), created
@@ -267,17 +276,11 @@ def _advance(alias: str, jobs: list[ScheduledJob], plans: dict[int, Plan]) -> No
 
 
 def _build_runs(
-    alias: str, jobs: list[ScheduledJob], plans: dict[int, Plan], now: datetime
+    jobs: list[ScheduledJob], plans: dict[int, Plan], busy: set[str], now: datetime
 ) -> list[Run]:
+    """The runs of the planned slots; ``busy``: the jobs with a run in flight."""
     from .dispatch import resolve_queue
 
-    names = [job.name for job in jobs if job.pk in plans]
-    busy = set(
-        Run.objects.using(alias)
-        .in_flight()
-        .filter(job__in=names)
-        .values_list("job", flat=True)
-    )
     queues: dict[str, str] = {}
     runs: list[Run] = []
     for job in jobs:
