@@ -78,19 +78,15 @@ def tick(
     query, whatever the number of schedules; the reconciler runs every
     ``RECONCILE_EVERY``.
     """
-    from .reconcile import reconcile
     from .service import get_scheduler
 
     now = now or clock.now()
     service = get_scheduler()
     state = state if state is not None else service.state
     dispatcher = dispatcher or service.dispatcher
-    if state.reconciled_at is None or now - state.reconciled_at >= RECONCILE_EVERY:
-        # Repair first, so a dead worker's run no longer blocks this tick's slots.
-        reconcile(now, dispatcher)
-        state.reconciled_at = now
-    else:
-        dispatcher.check(now)
+    # Repair first, so a dead worker's run no longer blocks this tick's slots.
+    # (The loop usually did it just after the previous tick: see maintain().)
+    maintain(now, dispatcher, state, every=RECONCILE_EVERY)
     next_due, pending = probe(state.unknown_logged)
     created: list[Run] = []
     if next_due is not None and next_due <= now:
@@ -100,6 +96,30 @@ def tick(
         dispatch_pending(now, dispatcher)
     state.last_tick, state.next_due = now, next_due
     return created
+
+
+def maintain(
+    now: datetime,
+    dispatcher: Dispatcher,
+    state: EngineState,
+    *,
+    every: timedelta = RECONCILE_EVERY / 2,
+) -> None:
+    """Reconcile when the last pass is ``every`` old; otherwise the dispatcher's check.
+
+    ``runscheduler`` calls it right after each tick, ahead of time (half of
+    ``RECONCILE_EVERY``), so the tick at a slot rarely has to repair before it
+    claims: the repair happens between slots, not between a slot and its
+    dispatch. A tick still reconciles first when no pass came in
+    ``RECONCILE_EVERY``.
+    """
+    from .reconcile import reconcile
+
+    if state.reconciled_at is None or now - state.reconciled_at >= every:
+        reconcile(now, dispatcher)
+        state.reconciled_at = now
+    else:
+        dispatcher.check(now)
 
 
 def probe(exclude: set[str]) -> tuple[datetime | None, bool]:

@@ -97,6 +97,7 @@ class SchedulerLoop:
         now = clock.now()
         state = self.service.state
         engine.tick(now, dispatcher=self.dispatcher, state=state)
+        engine.maintain(clock.now(), self.dispatcher, state)
         self.heartbeat.beat(now)
         self._maybe_prune(now)
         self._maybe_check_overdue(now)

@@ -344,6 +344,30 @@ def test_tick__the_reconciler_runs_every_few_seconds(now):
     assert Run.objects.get(pk=stale.pk).status == "failed"
 
 
+def test_maintain__the_loop_reconciles_between_slots_so_the_tick_need_not(now, calls):
+    stale = Run.objects.create(
+        job="test.record",
+        status="running",
+        dispatched_at=now,
+        heartbeat_at=now - 10 * MIN,
+    )
+    make_job("test.record", next_run_at=now + engine.RECONCILE_EVERY)
+    state = EngineState(reconciled_at=now)
+
+    engine.maintain(now + engine.RECONCILE_EVERY / 4, Recorder(), state)
+    assert Run.objects.get(pk=stale.pk).status == "running"  # not yet
+    ahead = now + engine.RECONCILE_EVERY / 2
+    engine.maintain(ahead, Recorder(), state)  # ahead of time: repaired here
+    assert Run.objects.get(pk=stale.pk).status == "failed"
+    assert state.reconciled_at == ahead
+
+    recorder = Recorder()
+    # The tick at the next slot claims at once: no repair pass before it.
+    runs = tick(now + engine.RECONCILE_EVERY, dispatcher=recorder, state=state)
+    assert [run.job for run in runs] == ["test.record"]
+    assert state.reconciled_at == ahead
+
+
 def test_tick__logs_each_decision_with_structured_fields(
     calls, now, caplog, sync_dispatcher
 ):
