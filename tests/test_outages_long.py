@@ -356,3 +356,41 @@ def test_database_outage__scheduler_and_worker_ride_it_out(
     assert set(Run.objects.values_list("status", flat=True)) <= {"done", "skipped"}
     effects = (tmp_path / "effects.log").read_text().splitlines()
     assert len(effects) == Run.objects.filter(status="done").count()
+
+
+@pytest.mark.parametrize(
+    ("worker_class", "survives"),
+    [("tests.rq_workers.QuickRQWorker", False), ("tests.rq_workers.QuickWorker", True)],
+)
+def test_redis_outage__rq_worker_exits_watching_a_horse_ours_does_not(
+    tmp_path, redis_server, procs, settings, worker_class, survives
+):
+    from django_togo_scheduler.dispatch.rq import RQDispatcher
+
+    settings.RQ_QUEUES = {"togo": {"URL": redis_server.url}}
+    env = rq_env(tmp_path, redis_server, TOGO_TEST_SLOW_SECONDS="5")
+    worker = start(
+        procs,
+        tmp_path,
+        "worker",
+        "rqworker",
+        "--worker-class",
+        worker_class,
+        "togo",
+        env=env,
+    )
+    run = Run.objects.create(job="testapp.slow", trigger="manual", queue="togo")
+    RQDispatcher().dispatch([run])
+    assert wait_until(lambda: Run.objects.get(pk=run.pk).status == "running")
+    redis_server.stop()
+    # The worker's next heartbeat (1 s here, 30 s by default) meets the outage.
+    exited = wait_until(lambda: not worker.alive(), timeout=4)
+    # Either way the work horse finishes the run.
+    assert wait_until(lambda: Run.objects.get(pk=run.pk).status == "done")
+    redis_server.start()
+    assert exited is not survives, worker.text()
+    status, _ = worker.stop()
+    if survives:
+        assert status == 0, worker.text()
+    else:  # RQ's behaviour: the ConnectionError ends the work loop
+        assert "found an unhandled exception, quitting" in worker.text()
