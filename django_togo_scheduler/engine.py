@@ -17,7 +17,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from django.db import IntegrityError, connections, router, transaction
 from django.db.models import Exists, OuterRef
@@ -136,8 +136,9 @@ def probe(exclude: set[str]) -> tuple[datetime | None, bool]:
         compiled = _compile_probe(alias, exclude)
         if not exclude:
             _PROBES[alias] = compiled
+    sql, params = compiled
     with connection.cursor() as cursor:
-        cursor.execute(*compiled)
+        cursor.execute(sql, params)
         next_due, pending_pk = cursor.fetchone()
     if isinstance(next_due, str):  # SQLite returns the stored text
         next_due = parse_datetime(next_due)
@@ -146,10 +147,10 @@ def probe(exclude: set[str]) -> tuple[datetime | None, bool]:
     return next_due, pending_pk is not None
 
 
-_PROBES: dict[str, tuple[str, tuple[object, ...]]] = {}
+_PROBES: dict[str, tuple[str, tuple[Any, ...]]] = {}
 
 
-def _compile_probe(alias: str, exclude: set[str]) -> tuple[str, tuple[object, ...]]:
+def _compile_probe(alias: str, exclude: set[str]) -> tuple[str, tuple[Any, ...]]:
     jobs = ScheduledJob.objects.enabled().filter(next_run_at__isnull=False)
     if exclude:
         jobs = jobs.exclude(name__in=sorted(exclude))

@@ -14,9 +14,11 @@ import time
 import traceback
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from django.db import close_old_connections, connection, connections, router
 from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db.models import Field
 
 from . import clock
 from .conf import app_settings
@@ -143,25 +145,31 @@ def _mark_running(run_id: int, now: datetime, worker: str) -> Run | None:
             .update(**changes)
         )
         return Run.objects.using(alias).get(pk=run_id) if applied else None
-    opts = Run._meta
     quote = connection.ops.quote_name
+    fields = {name: _field(name) for name in ("id", *changes)}
     assignments = ", ".join(
-        f"{quote(opts.get_field(name).column)} = %s" for name in changes
+        f"{quote(str(fields[name].column))} = %s" for name in changes
     )
     params = [
-        opts.get_field(name).get_db_prep_save(value, connection)
+        fields[name].get_db_prep_save(value, connection)
         for name, value in changes.items()
     ]
-    columns = ", ".join(quote(field.column) for field in opts.concrete_fields)
+    columns = ", ".join(quote(str(field.column)) for field in Run._meta.concrete_fields)
     sql = (
-        f"UPDATE {quote(opts.db_table)} SET {assignments} "
-        f"WHERE {quote(opts.pk.column)} = %s AND {quote(opts.get_field('status').column)} = %s "
-        f"RETURNING {columns}"
+        f"UPDATE {quote(Run._meta.db_table)} SET {assignments} "
+        f"WHERE {quote(str(fields['id'].column))} = %s "
+        f"AND {quote(str(fields['status'].column))} = %s RETURNING {columns}"
     )
     rows = list(
         Run.objects.raw(sql, [*params, run_id, Run.Status.QUEUED.value]).using(alias)
     )
     return rows[0] if rows else None
+
+
+def _field(name: str) -> Field[Any, Any]:
+    field = Run._meta.get_field(name)
+    assert isinstance(field, Field)
+    return field
 
 
 def _returns_from_update(connection: BaseDatabaseWrapper) -> bool:
