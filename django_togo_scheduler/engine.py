@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from django.db import IntegrityError, connections, router, transaction
+from django.db import IntegrityError, connections, models, router, transaction
+from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -279,13 +280,18 @@ def _plan_jobs(
 def _advance(alias: str, jobs: list[ScheduledJob], plans: dict[int, Plan]) -> None:
     # Schedules sharing their next slot are advanced in one UPDATE: a burst of
     # thousands of "* * * * *" schedules is one statement, not thousands.
+    # Schedules with next slots of their own are advanced together in one
+    # UPDATE ... FROM (VALUES ...) where the database has it.
     groups: dict[datetime, list[int]] = {}
     for pk, plan in plans.items():
         groups.setdefault(plan.next_run_at, []).append(pk)
-    for next_run_at, pks in groups.items():
-        ScheduledJob.objects.using(alias).filter(pk__in=pks).update(
-            next_run_at=next_run_at, updated_at=clock.now()
-        )
+    if len(groups) > 1 and _updates_from_values(connections[alias]):
+        _advance_each(alias, {pk: plan.next_run_at for pk, plan in plans.items()})
+    else:
+        for next_run_at, pks in groups.items():
+            ScheduledJob.objects.using(alias).filter(pk__in=pks).update(
+                next_run_at=next_run_at, updated_at=clock.now()
+            )
     broken = [job.pk for job in jobs if job.paused]
     if broken:
         ScheduledJob.objects.using(alias).filter(pk__in=broken).update(
@@ -293,6 +299,44 @@ def _advance(alias: str, jobs: list[ScheduledJob], plans: dict[int, Plan]) -> No
             paused_reason="the spec or time zone cannot be evaluated",
             paused_by="scheduler",
             paused_at=clock.now(),
+        )
+
+
+def _updates_from_values(connection: BaseDatabaseWrapper) -> bool:
+    if connection.vendor == "postgresql":
+        return True
+    if connection.vendor == "sqlite":
+        import sqlite3
+
+        return sqlite3.sqlite_version_info >= (3, 33)
+    return False
+
+
+def _advance_each(alias: str, next_runs: dict[int, datetime]) -> None:
+    """Set each schedule's own ``next_run_at``, in one statement."""
+    connection = connections[alias]
+    quote = connection.ops.quote_name
+    opts = ScheduledJob._meta
+    field = opts.get_field("next_run_at")
+    assert isinstance(field, models.DateTimeField)
+    # PostgreSQL types the VALUES list from its first row: say it once.
+    stamp = (
+        "CAST(%s AS timestamp with time zone)"
+        if connection.vendor == "postgresql"
+        else "%s"
+    )
+    rows = ", ".join(f"(%s, {stamp})" for _ in next_runs)
+    params: list[Any] = [field.get_db_prep_save(clock.now(), connection)]
+    for pk, next_run_at in next_runs.items():
+        params += [pk, field.get_db_prep_save(next_run_at, connection)]
+    table = quote(opts.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            # Both databases name the VALUES columns column1, column2, ...
+            f"UPDATE {table} SET {quote('next_run_at')} = v.column2, "
+            f"{quote('updated_at')} = %s "
+            f"FROM (VALUES {rows}) AS v WHERE {table}.{quote('id')} = v.column1",
+            params,
         )
 
 

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import UTC, timedelta
 
 import pytest
 
@@ -9,6 +9,7 @@ from django_togo_scheduler import engine, outbox, planning
 from django_togo_scheduler.engine import EngineState, tick
 from django_togo_scheduler.models import Run, ScheduledJob
 from django_togo_scheduler.signals import run_skipped
+from django_togo_scheduler.specs import parse_spec
 
 pytestmark = pytest.mark.django_db
 
@@ -406,3 +407,26 @@ def test_tick__a_slot_recorded_already_does_not_cost_the_other_slots(
         now + MIN
     }
     assert caplog.text.count("already recorded") == 1
+
+
+@pytest.mark.parametrize("one_statement", [True, False])
+def test_tick__schedules_with_slots_of_their_own_advance_each_to_its_own(
+    registry, now, monkeypatch, one_statement
+):
+    monkeypatch.setattr(engine, "_updates_from_values", lambda _conn: one_statement)
+    specs = {f"test.own{i}": f"@every {i}s" for i in (2, 3, 5, 7)}
+    for name, spec in specs.items():
+        registry.register(name, lambda: None)
+        make_job(name, spec=spec, next_run_at=now)
+    make_job("test.later", next_run_at=now + MIN)
+    later_before = ScheduledJob.objects.get(name="test.later").next_run_at
+    at = now + timedelta(seconds=1)
+
+    runs = tick(at, dispatcher=Recorder())
+
+    assert sorted(run.job for run in runs) == sorted(specs)
+    stored = dict(ScheduledJob.objects.values_list("name", "next_run_at"))
+    for name, spec in specs.items():
+        assert stored[name] == parse_spec(spec).next_after(at, UTC), name
+        assert stored[name].utcoffset() is not None
+    assert stored["test.later"] == later_before  # not due: untouched
