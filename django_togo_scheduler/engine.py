@@ -77,7 +77,9 @@ def tick(
 
     An idle tick (nothing due, nothing waiting in the outbox) costs one indexed
     query, whatever the number of schedules; the reconciler runs every
-    ``RECONCILE_EVERY``.
+    ``RECONCILE_EVERY``. When the previous tick already read that a slot comes
+    by ``now`` (``state.next_due``), the claim goes first and that query after
+    it, out of the way between the slot and its dispatch.
     """
     from .service import get_scheduler
 
@@ -88,9 +90,12 @@ def tick(
     # Repair first, so a dead worker's run no longer blocks this tick's slots.
     # (The loop usually did it just after the previous tick: see maintain().)
     maintain(now, dispatcher, state, every=RECONCILE_EVERY)
-    next_due, pending = probe(state.unknown_logged)
     created: list[Run] = []
-    if next_due is not None and next_due <= now:
+    known_due = state.next_due is not None and state.next_due <= now
+    if known_due:
+        created = claim_due(now, state, dispatcher)
+    next_due, pending = probe(state.unknown_logged)
+    if not known_due and next_due is not None and next_due <= now:
         created = claim_due(now, state, dispatcher)
         next_due = None  # advanced: the loop asks again
     if pending or any(_waits(run) for run in created):
