@@ -430,3 +430,22 @@ def test_tick__schedules_with_slots_of_their_own_advance_each_to_its_own(
         assert stored[name] == parse_spec(spec).next_after(at, UTC), name
         assert stored[name].utcoffset() is not None
     assert stored["test.later"] == later_before  # not due: untouched
+
+
+def test_tick__a_slot_read_by_the_previous_tick_is_claimed_first_then_the_next_read(
+    calls, now
+):
+    make_job("test.record", next_run_at=now + MIN)
+    state = EngineState(reconciled_at=now)
+    recorder = Recorder()
+    assert tick(now, dispatcher=recorder, state=state) == []  # idle: reads the slot
+    assert state.next_due == now + MIN
+
+    runs = tick(now + MIN, dispatcher=recorder, state=state)
+
+    assert [(run.job, run.scheduled_for) for run in runs] == [
+        ("test.record", now + MIN)
+    ]
+    assert recorder.handed == [runs[0].pk]
+    # The read after the claim already knows the slot after: no extra query.
+    assert state.next_due == now + 2 * MIN
