@@ -16,7 +16,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from django.db import close_old_connections, connection, connections, router
+from django.db import (
+    InterfaceError,
+    OperationalError,
+    close_old_connections,
+    connection,
+    connections,
+    router,
+)
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import Field
 
@@ -224,10 +231,41 @@ def execute_run(run_id: int) -> str | None:
             return None
         with Heartbeat(run.pk):
             error = _call_handler(run)
-        finish_run(run, error=error)
+        _record_end(run, error)
         return run.status
     finally:
         _release_stale_connections()
+
+
+END_RETRIES = (0.5, 1.0, 2.0, 4.0, 8.0, 15.0)  # seconds between tries to record an end
+_pause = time.sleep  # (tests replace it)
+
+
+def _record_end(run: Run, error: str) -> None:
+    """``finish_run``, tried again while the database is unreachable (about 30 s).
+
+    The handler has run: its result is worth waiting for. Retrying is safe, the
+    write being guarded on ``running``; past the last try the error propagates
+    and the reconciler fails the run once its heartbeat is stale.
+    """
+    for pause in (*END_RETRIES, None):
+        try:
+            finish_run(run, error=error)
+            return
+        except (OperationalError, InterfaceError):
+            db = connections[router.db_for_write(Run)]
+            if pause is None or db.in_atomic_block:
+                raise
+            logger.warning(
+                "Cannot record the end of run %s of %r; trying again in %s s.",
+                run.pk,
+                run.job,
+                pause,
+                exc_info=True,
+                extra={"job": run.job, "run_id": run.pk},
+            )
+            db.close()
+            _pause(pause)
 
 
 def _release_stale_connections() -> None:

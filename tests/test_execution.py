@@ -168,3 +168,56 @@ def test_heartbeat__one_thread_beats_for_every_running_run(settings):
     after = Run.objects.get(pk=runs[0].pk).heartbeat_at
     time.sleep(0.3)
     assert Run.objects.get(pk=runs[0].pk).heartbeat_at == after
+
+
+@pytest.mark.django_db(transaction=True)
+def test_execute_run__the_end_is_recorded_once_the_database_is_back(
+    calls, monkeypatch, caplog
+):
+    from django.db import OperationalError
+
+    from django_togo_scheduler import execution
+
+    run = Run.objects.create(job="test.record", trigger="manual")
+    real_finish = execution.finish_run
+    failures = []
+
+    def flaky_finish(run, **kwargs):
+        if len(failures) < 2:
+            failures.append(run.pk)
+            raise OperationalError("server closed the connection unexpectedly")
+        return real_finish(run, **kwargs)
+
+    pauses = []
+    monkeypatch.setattr(execution, "finish_run", flaky_finish)
+    monkeypatch.setattr(execution, "_pause", pauses.append)
+
+    assert execute_run(run.pk) == "done"
+
+    assert Run.objects.get(pk=run.pk).status == "done" and len(calls) == 1
+    assert pauses == list(execution.END_RETRIES[:2])
+    assert caplog.text.count("Cannot record the end of run") == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_execute_run__an_end_never_recorded_raises_after_the_last_try(
+    calls, monkeypatch
+):
+    from django.db import OperationalError
+
+    from django_togo_scheduler import execution
+
+    run = Run.objects.create(job="test.record", trigger="manual")
+
+    def down(run, **kwargs):
+        raise OperationalError("the database system is shutting down")
+
+    pauses = []
+    monkeypatch.setattr(execution, "finish_run", down)
+    monkeypatch.setattr(execution, "_pause", pauses.append)
+
+    with pytest.raises(OperationalError):
+        execute_run(run.pk)
+
+    assert pauses == list(execution.END_RETRIES)
+    assert Run.objects.get(pk=run.pk).status == "running"  # the reconciler's case
