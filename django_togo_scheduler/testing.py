@@ -31,6 +31,7 @@ from .models import Run, ScheduledJob
 from .service import first_slot
 from .specs import get_timezone
 
+_UNKNOWN = object()
 PAUSED_BY = "simulation"  # paused_by of the schedules a simulation leaves out
 MAX_TICKS_AT_ONE_INSTANT = 1000  # more means a schedule never stops being due
 
@@ -69,11 +70,16 @@ class SimulatedDispatcher(SyncDispatcher):
         """When the earliest held run ends (or times out)."""
         return min((held.end for held in self.held.values()), default=None)
 
-    def finish_until(self, moment: datetime) -> None:
-        """End, in order, every held run whose end is at or before ``moment``."""
+    def finish_until(self, moment: datetime) -> bool:
+        """End, in order, every held run whose end is at or before ``moment``.
+
+        Returns whether any ended (its signals ran: schedules may have changed).
+        """
+        ended = False
         for pk, held in sorted(self.held.items(), key=lambda item: item[1].end):
             if held.end > moment:
                 break
+            ended = True
             del self.held[pk]
             with _frozen_clock(lambda end=held.end: end):
                 if held.timed_out:
@@ -82,6 +88,7 @@ class SimulatedDispatcher(SyncDispatcher):
                     )
                 else:
                     finish_run(held.run, error=held.error, now=held.end)
+        return ended
 
     def check(self, now: datetime) -> None:
         # Held runs are alive: keep the reconciler from failing them as dead.
@@ -133,6 +140,9 @@ class SchedulerSimulation:
         self._first_pk: int | None = None  # the simulation's runs have larger ids
         self._left_out: list[int] = []
         self._stack = contextlib.ExitStack()
+        # The earliest next_run_at as the engine last read it, while nothing ran.
+        self._known_next: datetime | None | object = _UNKNOWN
+        self._slot_at: datetime | None = None
 
     def __enter__(self) -> SchedulerSimulation:
         self._stack.enter_context(_frozen_clock(lambda: self.now))
@@ -158,6 +168,7 @@ class SchedulerSimulation:
         """Tick at every slot up to ``end`` (inclusive); return the new runs."""
         _check_aware(end, "end")
         before = self._last_pk()
+        self._known_next = _UNKNOWN  # the test's own code may have run since
         with _frozen_clock(lambda: self.now):
             self._begin()
             ticks_here = 0
@@ -166,7 +177,8 @@ class SchedulerSimulation:
                 if ticks_here > MAX_TICKS_AT_ONE_INSTANT:
                     raise RuntimeError(f"a schedule stays due at {at.isoformat()}")
                 self.now = at
-                self.dispatcher.finish_until(at)
+                if self.dispatcher.finish_until(at):
+                    self._known_next = _UNKNOWN
                 self._tick()
             self.now = max(self.now, end)
             self.dispatcher.finish_until(self.now)
@@ -250,15 +262,24 @@ class SchedulerSimulation:
                 continue  # the engine pauses it at its first tick, and says why
             ScheduledJob.objects.filter(pk=job.pk).update(next_run_at=slot)
 
-    def _next_event(self) -> datetime | None:
+    def _next_slot(self) -> datetime | None:
+        """The earliest slot to come: as the engine's last tick read it, when
+        nothing ran since; otherwise read now."""
+        known, self._known_next = self._known_next, _UNKNOWN
+        if known is not _UNKNOWN:
+            return known  # type: ignore[return-value]
         pending = ScheduledJob.objects.enabled().filter(next_run_at__isnull=False)
         if self.state.unknown_logged:  # no handler: the engine leaves them due
             pending = pending.exclude(name__in=self.state.unknown_logged)
-        due = (
+        return (
             pending.order_by("next_run_at")
             .values_list("next_run_at", flat=True)
             .first()
         )
+
+    def _next_event(self) -> datetime | None:
+        due = self._next_slot()
+        self._slot_at = due
         ends = self.dispatcher.next_end()
         events = [at for at in (due, ends) if at is not None]
         if not events:
@@ -271,14 +292,23 @@ class SchedulerSimulation:
 
     def _tick(self) -> list[Run]:
         self.ticks += 1
+        slot_due = self._slot_at is not None and self._slot_at <= self.now
+        if slot_due:
+            # As a scheduler that read the slot at its previous tick: the
+            # engine claims first and reads the next slot after its handlers ran.
+            self.state.next_due = self._slot_at
         created = engine.tick(self.now, dispatcher=self.dispatcher, state=self.state)
+        self._slot_at = None
         # A real scheduler hands out the next run of a catch-up chain (or a run
         # a handler triggered) about a second after the previous one ends; here
         # jobs end at once, so the chain is replayed at this instant instead.
+        replayed = False
         while self._outbox_holds_a_run() and outbox.dispatch_pending(
             self.now, self.dispatcher
         ):
-            pass
+            replayed = True
+        if not replayed and (slot_due or not created):
+            self._known_next = self.state.next_due
         return created
 
     @staticmethod

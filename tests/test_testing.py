@@ -283,3 +283,46 @@ def test_simulate__a_catchup_all_backlog_is_replayed_at_once(registry):
     # slots 12:10, 12:20, 12:30 missed; 12:40 is the newest due at 12:45
     assert statuses[:4] == [("catchup", "done")] * 3 + [("schedule", "done")]
     assert ("schedule", "skipped") not in statuses
+
+
+def test_simulate__schedules_a_handler_creates_or_moves_fire_at_their_slots(
+    service, registry
+):
+    from django_togo_scheduler.service import Service
+
+    fired = []
+
+    def planner(ctx):
+        fired.append(("planner", clock.now()))
+        if len(fired) == 1:  # the first run plans a follow-up every 10 minutes
+            Service().schedule("sim.follow", "*/10 * * * *")
+
+    def follow(ctx):
+        fired.append(("follow", clock.now()))
+
+    registry.register("sim.planner", planner)
+    registry.register("sim.follow", follow)
+    service.schedule("sim.planner", "0 * * * *")
+    start = datetime(2026, 6, 1, tzinfo=UTC)
+
+    simulate(start, start + timedelta(minutes=90))
+
+    # The follow-up, created by the 01:00 run, fires from its first slot on.
+    assert [(name, at.strftime("%H:%M")) for name, at in fired] == [
+        ("planner", "01:00"),
+        ("follow", "01:10"),
+        ("follow", "01:20"),
+        ("follow", "01:30"),
+    ]
+
+
+def test_simulate__a_day_of_slots_costs_a_bounded_number_of_statements_each(
+    service, jobs, django_assert_max_num_queries
+):
+    service.schedule("sim.ok", "*/5 * * * *")
+    start = datetime(2026, 10, 25, tzinfo=BERLIN)  # the fall-back day: 25 hours
+
+    with django_assert_max_num_queries(12 * 300 + 20):
+        sim = simulate(start, start + timedelta(days=1))
+
+    assert sim.count("sim.ok", status="done") == 300 == sim.ticks
