@@ -111,9 +111,9 @@ def _write(
         # A declaration removed from the code or the setting removes its
         # schedule (the run history stays); schedules made through the Service
         # API or the admin are not declared and are left alone.
-        # Nothing gone (the usual start) costs one read: with 100,000 schedules
-        # each statement here is a scan of the table. Unordered: SQLite would
-        # walk the name index for the model's ordering, 1.5 times slower.
+        # Nothing gone (the usual start) costs one read, of the partial index
+        # togo_job_declared_name (the declared rows only, not the whole
+        # table); the few names are sorted here, for the log.
         gone = ScheduledJob.objects.filter(declared=True).exclude(
             name__in=list(declared)
         )

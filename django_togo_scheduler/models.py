@@ -21,6 +21,11 @@ class Catchup(models.TextChoices):
     ALL = "all", _("fire every missed slot, oldest first")
 
 
+# Schedules the overdue check reads: active ones with a max_age, and any still
+# marked overdue (a pause or a removed max_age ends their episode).
+OVERDUE_CANDIDATES = (Q(paused=False) & ~Q(max_age="")) | Q(overdue_since__isnull=False)
+
+
 class ScheduledJobQuerySet(models.QuerySet["ScheduledJob"]):
     """Filters the tick and the commands use."""
 
@@ -31,6 +36,10 @@ class ScheduledJobQuerySet(models.QuerySet["ScheduledJob"]):
     def due(self, now: datetime) -> ScheduledJobQuerySet:
         """Active schedules whose next slot is at or before ``now``."""
         return self.enabled().filter(next_run_at__lte=now)
+
+    def overdue_candidates(self) -> ScheduledJobQuerySet:
+        """Schedules the overdue check reads (index ``togo_job_overdue_candidates``)."""
+        return self.filter(OVERDUE_CANDIDATES)
 
 
 class ScheduledJob(models.Model):
@@ -75,6 +84,21 @@ class ScheduledJob(models.Model):
                 fields=["next_run_at"],
                 name="togo_job_next_run_active",
                 condition=Q(paused=False),
+            ),
+            # The start's sync reads the declared names: few, even among
+            # 100,000 schedules.
+            models.Index(
+                fields=["name"],
+                name="togo_job_declared_name",
+                condition=Q(declared=True),
+            ),
+            # The overdue check's candidates, in name order. The condition is
+            # the very Q of overdue_candidates(): SQLite uses a partial index
+            # only for a query whose WHERE repeats its condition.
+            models.Index(
+                fields=["name"],
+                name="togo_job_overdue_candidates",
+                condition=OVERDUE_CANDIDATES,
             ),
         ]
 

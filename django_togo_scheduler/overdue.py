@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
-from django.db.models import OuterRef, Q, Subquery
+from django.db.models import OuterRef, Subquery
 
 from .exceptions import InvalidDuration
 from .models import Run, ScheduledJob
@@ -61,12 +61,11 @@ def _candidates() -> list[ScheduledJob]:
         .order_by("-finished_at")
         .values("finished_at")[:1]
     )
-    # Schedules with a max_age are few: no index needed. Those still marked
-    # overdue are read too, so a pause or a removed max_age ends their episode.
+    # Those still marked overdue are read too, so a pause or a removed max_age
+    # ends their episode. The partial index togo_job_overdue_candidates holds
+    # just these rows, in name order: no scan of the table, no sort.
     return list(
-        ScheduledJob.objects.filter(
-            (Q(paused=False) & ~Q(max_age="")) | Q(overdue_since__isnull=False)
-        )
+        ScheduledJob.objects.overdue_candidates()
         .annotate(last_success_at=Subquery(last_success))
         .order_by("name")
     )
