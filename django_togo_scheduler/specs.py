@@ -18,8 +18,6 @@ from itertools import islice
 from typing import Any, TypeGuard
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from croniter import croniter
-
 from .exceptions import InvalidDuration, InvalidSpec, InvalidTimezone
 
 EVERY_MINUTE = "* * * * *"
@@ -336,6 +334,10 @@ def _parse_cron(text: str, tokens: list[str]) -> Spec:
     day_or = not tokens[2].startswith("*") and not tokens[4].startswith("*")
     _check_can_fire(sets[2], sets[3], day_or)
     expression = _croniter_expression(sets, day_or)
+    # Imported here: a start with nothing to parse does not pay for croniter
+    # (and dateutil) at all; parse_spec's cache keeps this path rare.
+    from croniter import croniter
+
     cron = croniter(expression, datetime(1970, 1, 1), day_or=day_or)
     wildcard = tokens[0].startswith("*") or tokens[1].startswith("*")
     return Spec(text, is_wildcard=wildcard, _cron=cron)
