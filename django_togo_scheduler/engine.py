@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.db import IntegrityError, connections, models, router, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -207,17 +207,7 @@ def _claim_batch_once(
     insert: Callable[[str, list[Run]], list[Run]],
 ) -> tuple[int, list[Run]]:
     with write_transaction(ScheduledJob) as alias:
-        # Whether each job has a run in flight is read with it, in one statement.
-        in_flight = Run.objects.using(alias).in_flight().filter(job=OuterRef("name"))
-        due = (
-            ScheduledJob.objects.using(alias)
-            .due(now)
-            .only(*PLANNED_FIELDS)
-            .annotate(busy=Exists(in_flight))
-        )
-        if state.unknown_logged:
-            due = due.exclude(name__in=state.unknown_logged)
-        jobs = list(lock_rows(due.order_by("next_run_at")[:CLAIM_BATCH], alias))
+        jobs = _lock_due(alias, now, state.unknown_logged)
         if not jobs:
             return 0, []
         plans = _plan_jobs(jobs, now, state)
@@ -227,6 +217,52 @@ def _claim_batch_once(
         created = insert(alias, runs)
     _report(created)
     return len(jobs), created
+
+
+def _due_query(alias: str, now: datetime, exclude: set[str]) -> QuerySet[ScheduledJob]:
+    """The due schedules, locked, with whether each has a run in flight."""
+    in_flight = Run.objects.using(alias).in_flight().filter(job=OuterRef("name"))
+    due = (
+        ScheduledJob.objects.using(alias)
+        .due(now)
+        .only(*PLANNED_FIELDS)
+        .annotate(busy=Exists(in_flight))
+    )
+    if exclude:
+        due = due.exclude(name__in=sorted(exclude))
+    return lock_rows(due.order_by("next_run_at")[:CLAIM_BATCH], alias)
+
+
+# The claim's statement, compiled once per database with a stand-in instant,
+# and the position of that instant among its parameters.
+_CLAIMS: dict[str, tuple[str, list[Any], int]] = {}
+_STAND_IN = datetime(2001, 2, 3, 4, 5, 6, 789012, tzinfo=UTC)
+
+
+def _lock_due(alias: str, now: datetime, exclude: set[str]) -> list[ScheduledJob]:
+    """Read and lock the due schedules: the claim's first statement.
+
+    Compiled once per database and process, like the probe; only a process that
+    left schedules out (no handler here) compiles its own each time.
+    """
+    if exclude:
+        return list(_due_query(alias, now, exclude))
+    connection = connections[alias]
+    field = ScheduledJob._meta.get_field("next_run_at")
+    assert isinstance(field, models.DateTimeField)
+    compiled = _CLAIMS.get(alias)
+    if compiled is None:
+        query = _due_query(alias, _STAND_IN, exclude).query
+        sql, params = query.get_compiler(using=alias).as_sql()
+        stand_in = field.get_db_prep_value(_STAND_IN, connection)
+        where = [i for i, param in enumerate(params) if param == stand_in]
+        if len(where) != 1:  # not the statement this code knows: no cache
+            return list(_due_query(alias, now, exclude))
+        compiled = _CLAIMS[alias] = (sql, list(params), where[0])
+    sql, params, where_now = compiled
+    params = list(params)
+    params[where_now] = field.get_db_prep_value(now, connection)
+    return list(ScheduledJob.objects.raw(sql, params).using(alias))
 
 
 def _plan_jobs(

@@ -449,3 +449,19 @@ def test_tick__a_slot_read_by_the_previous_tick_is_claimed_first_then_the_next_r
     assert recorder.handed == [runs[0].pk]
     # The read after the claim already knows the slot after: no extra query.
     assert state.next_due == now + 2 * MIN
+
+
+def test_claim__compiled_once_and_each_tick_claims_only_what_is_due_by_its_now(
+    calls, registry, now
+):
+    registry.register("test.later", lambda: None)
+    make_job("test.record", next_run_at=now)
+    make_job("test.later", next_run_at=now + MIN)
+    engine._CLAIMS.clear()
+
+    first = tick(now, dispatcher=Recorder(), state=EngineState())
+    assert list(engine._CLAIMS) == ["default"]  # the compiled statement is kept
+    second = tick(now + MIN, dispatcher=Recorder(), state=EngineState())
+
+    assert [run.job for run in first] == ["test.record"]
+    assert sorted(run.job for run in second) == ["test.later", "test.record"]
