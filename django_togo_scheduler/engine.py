@@ -88,8 +88,8 @@ def tick(
     state = state if state is not None else service.state
     dispatcher = dispatcher or service.dispatcher
     # Repair first, so a dead worker's run no longer blocks this tick's slots.
-    # (The loop usually did it just after the previous tick: see maintain().)
-    maintain(now, dispatcher, state, every=RECONCILE_EVERY)
+    # (The loop has usually done it between ticks: see reconcile_ahead().)
+    maintain(now, dispatcher, state)
     created: list[Run] = []
     known_due = state.next_due is not None and state.next_due <= now
     if known_due:
@@ -104,28 +104,36 @@ def tick(
     return created
 
 
-def maintain(
-    now: datetime,
-    dispatcher: Dispatcher,
-    state: EngineState,
-    *,
-    every: timedelta = RECONCILE_EVERY / 2,
-) -> None:
-    """Reconcile when the last pass is ``every`` old; otherwise the dispatcher's check.
-
-    ``runscheduler`` calls it right after each tick, ahead of time (half of
-    ``RECONCILE_EVERY``), so the tick at a slot rarely has to repair before it
-    claims: the repair happens between slots, not between a slot and its
-    dispatch. A tick still reconciles first when no pass came in
-    ``RECONCILE_EVERY``.
-    """
+def maintain(now: datetime, dispatcher: Dispatcher, state: EngineState) -> None:
+    """The tick's repair step: reconcile when the last pass is ``RECONCILE_EVERY``
+    old, otherwise only the dispatcher's housekeeping."""
     from .reconcile import reconcile
 
-    if state.reconciled_at is None or now - state.reconciled_at >= every:
+    if state.reconciled_at is None or now - state.reconciled_at >= RECONCILE_EVERY:
         reconcile(now, dispatcher)
         state.reconciled_at = now
     else:
         dispatcher.check(now)
+
+
+def reconcile_ahead(
+    now: datetime, dispatcher: Dispatcher, state: EngineState, next_tick: datetime
+) -> bool:
+    """Reconcile now if the tick at ``next_tick`` would have to; return whether it did.
+
+    ``runscheduler`` calls it after each tick: the repair pass then happens
+    between slots, not between a slot and the dispatch of its runs, and still
+    every ``RECONCILE_EVERY``.
+    """
+    from .reconcile import reconcile
+
+    if state.reconciled_at is not None and (
+        next_tick - state.reconciled_at < RECONCILE_EVERY
+    ):
+        return False
+    reconcile(now, dispatcher)
+    state.reconciled_at = now
+    return True
 
 
 def probe(exclude: set[str]) -> tuple[datetime | None, bool]:

@@ -229,9 +229,9 @@ def execute_run(run_id: int) -> str | None:
         run = start_run(run_id)
         if run is None:
             return None
-        with Heartbeat(run.pk):
+        with Heartbeat(run.pk):  # until the end is recorded, retries included
             error = _call_handler(run)
-        _record_end(run, error)
+            _record_end(run, error)
         return run.status
     finally:
         _release_stale_connections()

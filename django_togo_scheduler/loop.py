@@ -97,15 +97,18 @@ class SchedulerLoop:
         now = clock.now()
         state = self.service.state
         engine.tick(now, dispatcher=self.dispatcher, state=state)
-        engine.maintain(clock.now(), self.dispatcher, state)
+        if state.next_due is not None:  # the tick read it
+            sleep = _until(state.next_due, clock.now(), app_settings.MAX_SLEEP)
+        else:
+            sleep = seconds_until_next(
+                clock.now(), app_settings.MAX_SLEEP, state.unknown_logged
+            )
+        wake_at = clock.now() + timedelta(seconds=sleep)
+        engine.reconcile_ahead(clock.now(), self.dispatcher, state, wake_at)
         self.heartbeat.beat(now)
         self._maybe_prune(now)
         self._maybe_check_overdue(now)
-        if state.next_due is not None:  # an idle tick already read it
-            return _until(state.next_due, clock.now(), app_settings.MAX_SLEEP)
-        return seconds_until_next(
-            clock.now(), app_settings.MAX_SLEEP, state.unknown_logged
-        )
+        return max(0.0, (wake_at - clock.now()).total_seconds())
 
     def run_forever(self) -> None:
         """Tick until :meth:`Service.stop`; database errors back off and retry."""

@@ -345,7 +345,9 @@ def test_tick__the_reconciler_runs_every_few_seconds(now):
     assert Run.objects.get(pk=stale.pk).status == "failed"
 
 
-def test_maintain__the_loop_reconciles_between_slots_so_the_tick_need_not(now, calls):
+def test_reconcile_ahead__the_loop_repairs_between_slots_so_the_tick_need_not(
+    now, calls
+):
     stale = Run.objects.create(
         job="test.record",
         status="running",
@@ -354,11 +356,14 @@ def test_maintain__the_loop_reconciles_between_slots_so_the_tick_need_not(now, c
     )
     make_job("test.record", next_run_at=now + engine.RECONCILE_EVERY)
     state = EngineState(reconciled_at=now)
+    second = timedelta(seconds=1)
 
-    engine.maintain(now + engine.RECONCILE_EVERY / 4, Recorder(), state)
-    assert Run.objects.get(pk=stale.pk).status == "running"  # not yet
-    ahead = now + engine.RECONCILE_EVERY / 2
-    engine.maintain(ahead, Recorder(), state)  # ahead of time: repaired here
+    # The next tick (1 s on) would not have to reconcile yet: nothing now.
+    assert not engine.reconcile_ahead(now + second / 2, Recorder(), state, now + second)
+    assert Run.objects.get(pk=stale.pk).status == "running"
+    # The one after would: the pass happens now, between the two ticks.
+    ahead = now + second
+    assert engine.reconcile_ahead(ahead, Recorder(), state, ahead + second)
     assert Run.objects.get(pk=stale.pk).status == "failed"
     assert state.reconciled_at == ahead
 

@@ -137,3 +137,54 @@ def test_run_once__a_schedule_without_handler_does_not_make_the_loop_spin(
     loop = SchedulerLoop(Service(), sync_dispatcher)
     loop.run_once()
     assert loop.run_once() == 1.0
+
+
+def test_run_once__repairs_every_two_seconds_between_ticks_never_inside_one(
+    calls, now, monkeypatch, sync_dispatcher
+):
+    from django_togo_scheduler import engine, reconcile
+
+    ScheduledJob.objects.create(
+        name="test.record", spec="@every 1s", next_run_at=now + timedelta(seconds=1)
+    )
+    clock = {"now": now}
+
+    def read():  # each reading takes a millisecond: work takes time
+        clock["now"] += timedelta(milliseconds=1)
+        return clock["now"]
+
+    monkeypatch.setattr(loop_module.clock, "now", read)
+    passes = []
+    real = reconcile.reconcile
+
+    def counted(at, dispatcher):
+        passes.append((at, in_tick[0]))
+        return real(at, dispatcher)
+
+    in_tick = [False]
+    real_tick = engine.tick
+
+    def tick(*args, **kwargs):
+        in_tick[0] = True
+        try:
+            return real_tick(*args, **kwargs)
+        finally:
+            in_tick[0] = False
+
+    monkeypatch.setattr(reconcile, "reconcile", counted)
+    monkeypatch.setattr(engine, "tick", tick)
+    loop = SchedulerLoop(Service(), sync_dispatcher)
+
+    for _ in range(10):  # the loop sleeps until each slot, a second apart
+        sleep = loop.run_once()
+        clock["now"] += timedelta(seconds=sleep)
+
+    assert Run.objects.filter(job="test.record").count() == 9
+    # The first tick repairs first (no pass yet); then about every 2 s, between
+    # ticks, never inside one.
+    assert passes[0][1] is True
+    assert [in_tick for _, in_tick in passes[1:]] == [False] * (len(passes) - 1)
+    gaps = [(b - a).total_seconds() for (a, _), (b, _) in zip(passes, passes[1:])]
+    # (the first pass between ticks comes a tick early, before its deadline)
+    assert gaps[0] <= 2.0 and len(gaps) >= 3, gaps
+    assert all(1.9 < gap < 2.1 for gap in gaps[1:]), gaps
