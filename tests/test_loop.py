@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
+from itertools import pairwise
 
 import pytest
 from django.db import OperationalError
@@ -184,7 +185,7 @@ def test_run_once__repairs_every_two_seconds_between_ticks_never_inside_one(
     # ticks, never inside one.
     assert passes[0][1] is True
     assert [in_tick for _, in_tick in passes[1:]] == [False] * (len(passes) - 1)
-    gaps = [(b - a).total_seconds() for (a, _), (b, _) in zip(passes, passes[1:])]
+    gaps = [(b - a).total_seconds() for (a, _), (b, _) in pairwise(passes)]
     # (the first pass between ticks comes a tick early, before its deadline)
     assert gaps[0] <= 2.0 and len(gaps) >= 3, gaps
     assert all(1.9 < gap < 2.1 for gap in gaps[1:]), gaps
