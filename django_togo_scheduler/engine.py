@@ -14,6 +14,7 @@ Three invariants carry every guarantee (docs/architecture.md):
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -72,6 +73,7 @@ def tick(
     *,
     dispatcher: Dispatcher | None = None,
     state: EngineState | None = None,
+    hand_over_at: datetime | None = None,
 ) -> list[Run]:
     """One pass: record every due slot up to ``now``, dispatch, repair; return new runs.
 
@@ -80,6 +82,11 @@ def tick(
     ``RECONCILE_EVERY``. When the previous tick already read that a slot comes
     by ``now`` (``state.next_due``), the claim goes first and that query after
     it, out of the way between the slot and its dispatch.
+
+    ``hand_over_at``: the loop claims a slot a few milliseconds ahead of it
+    (``now`` is then the slot, still to come on the clock); the runs the claim
+    recorded are handed to the dispatcher when the clock reaches that instant,
+    not before.
     """
     from .service import get_scheduler
 
@@ -88,15 +95,16 @@ def tick(
     state = state if state is not None else service.state
     dispatcher = dispatcher or service.dispatcher
     # Repair first, so a dead worker's run no longer blocks this tick's slots.
-    # (The loop has usually done it between ticks: see reconcile_ahead().)
-    maintain(now, dispatcher, state)
+    # (The loop has usually done it between ticks: see reconcile_ahead(); a
+    # tick ahead of its slot counts on the clock, as reconcile_ahead() does.)
+    maintain(now if hand_over_at is None else clock.now(), dispatcher, state)
     created: list[Run] = []
     known_due = state.next_due is not None and state.next_due <= now
     if known_due:
-        created = claim_due(now, state, dispatcher)
+        created = claim_due(now, state, dispatcher, hand_over_at)
     next_due, pending = probe(state.unknown_logged)
     if not known_due and next_due is not None and next_due <= now:
-        created = claim_due(now, state, dispatcher)
+        created = claim_due(now, state, dispatcher, hand_over_at)
         next_due = None  # advanced: the loop asks again
     if pending or any(_waits(run) for run in created):
         dispatch_pending(now, dispatcher)
@@ -177,14 +185,20 @@ def _compile_probe(alias: str, exclude: set[str]) -> tuple[str, tuple[Any, ...]]
     return f"SELECT ({first_sql}), ({pending_sql})", (*first_params, *pending_params)
 
 
-def claim_due(now: datetime, state: EngineState, dispatcher: Dispatcher) -> list[Run]:
+def claim_due(
+    now: datetime,
+    state: EngineState,
+    dispatcher: Dispatcher,
+    hand_over_at: datetime | None = None,
+) -> list[Run]:
     """Claim every due schedule in batches and record the runs of its slots.
 
     A run free to start (its job has nothing else in flight) is recorded as
     dispatched in the claim's own transaction and handed to ``dispatcher`` as
-    soon as that transaction commits; the outbox sweep is left with the runs
-    that wait (a catch-up chain) and with whatever a crash or an outage kept
-    from being handed over.
+    soon as that transaction commits (or, with ``hand_over_at``, once the clock
+    reaches that instant); the outbox sweep is left with the runs that wait (a
+    catch-up chain) and with whatever a crash or an outage kept from being
+    handed over.
     """
     created: list[Run] = []
     while True:
@@ -192,11 +206,20 @@ def claim_due(now: datetime, state: EngineState, dispatcher: Dispatcher) -> list
         created.extend(runs)
         ready = [run for run in runs if run.dispatched_at is not None]
         if ready:
+            if hand_over_at is not None:
+                wait_until(hand_over_at)
             dispatcher.dispatch(ready)
         # A short batch means nothing else was due; a schedule still catching up
         # (catchup="all", capped per tick) continues on the next tick.
         if claimed < CLAIM_BATCH:
             return created
+
+
+def wait_until(instant: datetime) -> None:
+    """Sleep until the clock reads ``instant`` (at once if it is past)."""
+    delay = (instant - clock.now()).total_seconds()
+    if delay > 0:
+        time.sleep(delay)
 
 
 def _claim_batch(now: datetime, state: EngineState) -> tuple[int, list[Run]]:

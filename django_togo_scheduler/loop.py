@@ -22,6 +22,10 @@ logger = logging.getLogger(__name__)
 
 PRUNE_EVERY = timedelta(hours=1)  # how often the loop prunes old runs
 MAX_BACKOFF = 30.0  # seconds between attempts while the database is unreachable
+# The loop wakes this long before a slot, claims it (the runs are committed), and
+# hands the runs to the dispatcher when the clock reaches the slot: the claim's
+# statements are not between the slot and its jobs being queued.
+CLAIM_AHEAD = timedelta(milliseconds=50)
 
 
 def seconds_until_next(
@@ -32,7 +36,12 @@ def seconds_until_next(
     Schedules in ``exclude`` (no handler in this process) do not count: their
     rows stay due for another process, and must not make this one spin.
     """
-    upcoming = (
+    return _until(next_slot(exclude), now, cap)
+
+
+def next_slot(exclude: Collection[str] = ()) -> datetime | None:
+    """The earliest ``next_run_at`` of the active schedules not in ``exclude``."""
+    return (
         ScheduledJob.objects.enabled()
         .filter(next_run_at__isnull=False)
         .exclude(name__in=list(exclude))
@@ -40,7 +49,6 @@ def seconds_until_next(
         .values_list("next_run_at", flat=True)
         .first()
     )
-    return _until(upcoming, now, cap)
 
 
 def _until(upcoming: datetime | None, now: datetime, cap: float) -> float:
@@ -96,13 +104,18 @@ class SchedulerLoop:
         # raises, and run_forever drops it and reconnects.
         now = clock.now()
         state = self.service.state
-        engine.tick(now, dispatcher=self.dispatcher, state=state)
-        if state.next_due is not None:  # the tick read it
-            sleep = _until(state.next_due, clock.now(), app_settings.MAX_SLEEP)
+        slot = state.next_due
+        if slot is not None and now < slot <= now + 2 * CLAIM_AHEAD:
+            # Woken ahead of the slot (CLAIM_AHEAD): claim it as of its instant
+            # and hand its runs over when the clock gets there.
+            now = slot
+            engine.tick(now, dispatcher=self.dispatcher, state=state, hand_over_at=slot)
         else:
-            sleep = seconds_until_next(
-                clock.now(), app_settings.MAX_SLEEP, state.unknown_logged
-            )
+            engine.tick(now, dispatcher=self.dispatcher, state=state)
+        if state.next_due is None:  # the tick claimed, or read nothing: ask
+            state.next_due = next_slot(state.unknown_logged)
+        wake = state.next_due - CLAIM_AHEAD if state.next_due is not None else None
+        sleep = _until(wake, clock.now(), app_settings.MAX_SLEEP)
         wake_at = clock.now() + timedelta(seconds=sleep)
         engine.reconcile_ahead(clock.now(), self.dispatcher, state, wake_at)
         self.heartbeat.beat(now)

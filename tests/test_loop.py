@@ -188,4 +188,57 @@ def test_run_once__repairs_every_two_seconds_between_ticks_never_inside_one(
     gaps = [(b - a).total_seconds() for (a, _), (b, _) in pairwise(passes)]
     # (the first pass between ticks comes a tick early, before its deadline)
     assert gaps[0] <= 2.0 and len(gaps) >= 3, gaps
-    assert all(1.9 < gap < 2.1 for gap in gaps[1:]), gaps
+    assert all(1.9 < gap < 2.1 for gap in gaps[1:]), (gaps, passes)
+
+
+def test_run_once__claims_a_slot_ahead_and_hands_its_runs_over_at_its_instant(
+    calls, now, monkeypatch
+):
+    from django_togo_scheduler import engine
+
+    slot = now + timedelta(seconds=1)
+    ScheduledJob.objects.create(name="test.record", spec="@every 1s", next_run_at=slot)
+    clock = {"now": now}
+
+    def read():  # each reading takes a millisecond: work takes time
+        clock["now"] += timedelta(milliseconds=1)
+        return clock["now"]
+
+    def sleep(seconds):
+        clock["now"] += timedelta(seconds=seconds)
+
+    monkeypatch.setattr(loop_module.clock, "now", read)
+    monkeypatch.setattr(engine.time, "sleep", sleep)
+    handed = []
+
+    class Recorder:
+        def dispatch(self, runs):
+            committed = Run.objects.filter(pk__in=[run.pk for run in runs]).count()
+            handed.append(
+                (clock["now"], [run.scheduled_for for run in runs], committed)
+            )
+
+        def check(self, now):
+            pass
+
+    claimed_at = []
+    claim = engine._claim_batch
+
+    def timed_claim(*args):
+        outcome = claim(*args)
+        claimed_at.append(clock["now"])
+        return outcome
+
+    monkeypatch.setattr(engine, "_claim_batch", timed_claim)
+    loop = SchedulerLoop(Service(), Recorder())
+    sleep(loop.run_once())  # reads the slot; sleeps until CLAIM_AHEAD before it
+    woke = slot - loop_module.CLAIM_AHEAD
+    assert woke <= clock["now"] <= woke + timedelta(milliseconds=2) and not handed
+    loop.run_once()
+
+    run = Run.objects.get(job="test.record")
+    assert claimed_at and claimed_at[0] < slot  # claimed and committed ahead of it
+    (at, slots, committed), *_ = handed
+    assert slots == [slot] and committed == 1
+    assert slot <= at <= slot + timedelta(milliseconds=3)  # handed over at the slot
+    assert run.dispatched_at == slot
