@@ -9,8 +9,11 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+import pytest
 from django.db import connection
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -106,3 +109,16 @@ class RedisServer:
             self.proc.send_signal(signal.SIGKILL)
             self.proc.wait(timeout=10)
             self.proc = None
+
+
+@contextmanager
+def running_redis() -> Iterator[RedisServer]:
+    """A private ``redis-server`` for the test; skips where none is installed."""
+    server = RedisServer()
+    if not server.binary:
+        pytest.skip("redis-server is not installed (Debian package redis-server)")
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()

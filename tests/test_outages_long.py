@@ -27,7 +27,7 @@ from django_togo_scheduler import clock
 from django_togo_scheduler.models import Run, ScheduledJob
 from django_togo_scheduler.specs import parse_spec
 
-from .procs import ROOT, RedisServer, subprocess_env, wait_until
+from .procs import ROOT, running_redis, subprocess_env, wait_until
 from .test_outages import database_outage
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
@@ -95,12 +95,8 @@ class Proc:
 
 @pytest.fixture
 def redis_server():
-    server = RedisServer()
-    if not server.binary:
-        pytest.skip("redis-server is not installed (Debian package redis-server)")
-    server.start()
-    yield server
-    server.stop()
+    with running_redis() as server:
+        yield server
 
 
 @pytest.fixture

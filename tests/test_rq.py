@@ -21,7 +21,7 @@ from django_togo_scheduler.engine import tick
 from django_togo_scheduler.models import Run, ScheduledJob
 from django_togo_scheduler.service import Service
 
-from .procs import RedisServer, django_command, subprocess_env, wait_until
+from .procs import django_command, running_redis, subprocess_env, wait_until
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
@@ -30,12 +30,8 @@ SECOND = timedelta(seconds=1)
 
 @pytest.fixture(scope="module")
 def redis_server():
-    server = RedisServer()
-    if not server.binary:
-        pytest.skip("redis-server is not installed (Debian package redis-server)")
-    server.start()
-    yield server
-    server.stop()
+    with running_redis() as server:
+        yield server
 
 
 @pytest.fixture
