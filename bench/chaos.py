@@ -4,7 +4,9 @@
     python bench/chaos.py --seconds 60 --seed 7
 
 It runs 3 ``runscheduler`` processes and 2 long-lived ``rqworker`` processes
-(``python -m django ... --settings=bench.chaos_settings``) against a throwaway
+(``python -m django ... --settings=bench.chaos_settings``; the workers are
+``django_togo_scheduler.worker.Worker`` unless ``--worker-class`` says otherwise)
+against a throwaway
 PostgreSQL database (``togo_chaos``, dropped, created and migrated) and a
 redis-server of its own on a spare port. The chaos app (``bench/chaos_app``)
 declares 22 schedules through the RQ queue (``@every 1s``, ``@every 2s``,
@@ -116,6 +118,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--schedulers", type=int, default=3)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument(
+        "--worker-class",
+        default="django_togo_scheduler.worker.Worker",
+        help="the rqworker's --worker-class (default: ours, which rides out a "
+        "Redis restart; rq.Worker for RQ's own)",
+    )
     parser.add_argument(
         "--db", default="togo_chaos", help="database name (dropped and created)"
     )
@@ -364,7 +372,9 @@ class Harness:
             self.workdir / "triggers" / f"{slot.name}-g{slot.generation}"
         )
         command = (
-            ["runscheduler"] if slot.role == "scheduler" else ["rqworker", "chaos"]
+            ["runscheduler"]
+            if slot.role == "scheduler"
+            else ["rqworker", "chaos", "--worker-class", self.args.worker_class]
         )
         log_path = self.workdir / "logs" / f"{slot.name}.log"
         with open(log_path, "ab") as log:
