@@ -109,6 +109,17 @@ def test_tick__overlap_records_a_skipped_run(calls, now, sync_dispatcher):
     assert calls == []
 
 
+def test__advance_group__moves_only_the_schedules_given(registry, now):
+    first, second, other = (make_job(f"test.j{i}", next_run_at=now) for i in range(3))
+    later = now + MIN
+
+    engine._advance_group("default", [first.pk, second.pk], later)
+
+    stored = dict(ScheduledJob.objects.values_list("name", "next_run_at"))
+    assert stored == {"test.j0": later, "test.j1": later, "test.j2": now}
+    assert ScheduledJob.objects.get(pk=first.pk).updated_at > first.updated_at
+
+
 def test_tick__paused_schedule_does_not_fire(calls, now, sync_dispatcher):
     make_job("test.record", next_run_at=now, paused=True)
     assert tick(now + MIN, dispatcher=sync_dispatcher) == []
