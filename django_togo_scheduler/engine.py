@@ -483,28 +483,40 @@ def _insert_one_by_one(alias: str, runs: list[Run]) -> list[Run]:
 
 
 def _report(runs: list[Run]) -> None:
-    """Log each recorded slot (and send run_skipped for the skipped ones)."""
+    """Log each recorded slot (and send run_skipped for the skipped ones).
+
+    Whether INFO is logged is asked once: the arguments of a line (the slot as
+    text, the ``extra`` fields) cost more than the line a burst does not log.
+    """
     from .signals import run_skipped
 
+    logs = logger.isEnabledFor(logging.INFO)
     for run in runs:
-        extra = {"job": run.job, "run_id": run.pk, "slot": run.scheduled_for}
-        if run.status == Run.Status.SKIPPED:
-            logger.info(
-                "Run %s of %r skipped: previous run still in flight.",
-                run.pk,
-                run.job,
-                extra=extra,
-            )
+        skipped = run.status == Run.Status.SKIPPED
+        if logs:
+            _log_recorded(run, skipped)
+        if skipped:
             run_skipped.send(sender=Run, run=run)
-        else:
-            logger.info(
-                "Slot %s of %r recorded as run %s (%s).",
-                run.scheduled_for.isoformat() if run.scheduled_for else "-",
-                run.job,
-                run.pk,
-                run.trigger,
-                extra=extra,
-            )
+
+
+def _log_recorded(run: Run, skipped: bool) -> None:
+    extra = {"job": run.job, "run_id": run.pk, "slot": run.scheduled_for}
+    if skipped:
+        logger.info(
+            "Run %s of %r skipped: previous run still in flight.",
+            run.pk,
+            run.job,
+            extra=extra,
+        )
+    else:
+        logger.info(
+            "Slot %s of %r recorded as run %s (%s).",
+            run.scheduled_for.isoformat() if run.scheduled_for else "-",
+            run.job,
+            run.pk,
+            run.trigger,
+            extra=extra,
+        )
 
 
 def prune(now: datetime, older_than: timedelta) -> int:

@@ -109,6 +109,28 @@ def test_tick__overlap_records_a_skipped_run(calls, now, sync_dispatcher):
     assert calls == []
 
 
+@pytest.mark.parametrize("level", [logging.INFO, logging.WARNING])
+def test_tick__a_skipped_run_sends_run_skipped_whether_info_is_logged_or_not(
+    calls, now, caplog, level
+):
+    make_job("test.record", next_run_at=now)
+    Run.objects.create(job="test.record", status="running", trigger="manual")
+    skipped = []
+    run_skipped.connect(
+        lambda sender, run, **kw: skipped.append(run), weak=False, dispatch_uid="t"
+    )
+    try:
+        with caplog.at_level(level, logger="django_togo_scheduler"):
+            (run,) = tick(now, dispatcher=Recorder())
+    finally:
+        run_skipped.disconnect(dispatch_uid="t")
+
+    assert [r.pk for r in skipped] == [run.pk]
+    logged = [r.getMessage() for r in caplog.records]
+    expected = f"Run {run.pk} of 'test.record' skipped: previous run still in flight."
+    assert (expected in logged) == (level == logging.INFO)
+
+
 def test__advance_group__moves_only_the_schedules_given(registry, now):
     first, second, other = (make_job(f"test.j{i}", next_run_at=now) for i in range(3))
     later = now + MIN
