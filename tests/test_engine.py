@@ -4,6 +4,7 @@ import logging
 from datetime import UTC, timedelta
 
 import pytest
+from django.db import connection, transaction
 
 from django_togo_scheduler import engine, outbox, planning
 from django_togo_scheduler.engine import EngineState, tick
@@ -107,6 +108,39 @@ def test_tick__overlap_records_a_skipped_run(calls, now, sync_dispatcher):
     assert Run.objects.get(pk=run.pk).status == "skipped"
     assert [r.pk for r in skipped] == [run.pk]
     assert calls == []
+
+
+@pytest.mark.parametrize("level", [logging.INFO, logging.WARNING])
+def test_tick__a_skipped_run_sends_run_skipped_whether_info_is_logged_or_not(
+    calls, now, caplog, level
+):
+    make_job("test.record", next_run_at=now)
+    Run.objects.create(job="test.record", status="running", trigger="manual")
+    skipped = []
+    run_skipped.connect(
+        lambda sender, run, **kw: skipped.append(run), weak=False, dispatch_uid="t"
+    )
+    try:
+        with caplog.at_level(level, logger="django_togo_scheduler"):
+            (run,) = tick(now, dispatcher=Recorder())
+    finally:
+        run_skipped.disconnect(dispatch_uid="t")
+
+    assert [r.pk for r in skipped] == [run.pk]
+    logged = [r.getMessage() for r in caplog.records]
+    expected = f"Run {run.pk} of 'test.record' skipped: previous run still in flight."
+    assert (expected in logged) == (level == logging.INFO)
+
+
+def test__advance_group__moves_only_the_schedules_given(registry, now):
+    first, second, other = (make_job(f"test.j{i}", next_run_at=now) for i in range(3))
+    later = now + MIN
+
+    engine._advance_group("default", [first.pk, second.pk], later)
+
+    stored = dict(ScheduledJob.objects.values_list("name", "next_run_at"))
+    assert stored == {"test.j0": later, "test.j1": later, "test.j2": now}
+    assert ScheduledJob.objects.get(pk=first.pk).updated_at > first.updated_at
 
 
 def test_tick__paused_schedule_does_not_fire(calls, now, sync_dispatcher):
@@ -470,3 +504,62 @@ def test_claim__compiled_once_and_each_tick_claims_only_what_is_due_by_its_now(
 
     assert [run.job for run in first] == ["test.record"]
     assert sorted(run.job for run in second) == ["test.later", "test.record"]
+
+
+def due_schedules(registry, now):
+    """Due schedules differing in each column the claim reads; one with a run in flight."""
+    make_job("test.plain", next_run_at=now)
+    make_job(
+        "test.odd",
+        spec="*/5 * * * *",
+        timezone="Europe/Paris",
+        next_run_at=now - MIN,
+        catchup="all",
+        queue="other",
+        timeout=30,
+    )
+    make_job("test.busy", next_run_at=now - 2 * MIN)
+    make_job("test.paused", next_run_at=now, paused=True)
+    make_job("test.later", next_run_at=now + MIN)
+    Run.objects.create(job="test.busy", status="running", trigger="manual")
+
+
+def test_lock_due__the_cursor_reads_what_the_orm_reads(registry, now):
+    due_schedules(registry, now)
+    engine._CLAIMS.clear()
+
+    with transaction.atomic():
+        read = engine._lock_due("default", now, set())
+        through_orm = engine._read_due("default", now, set())
+
+    assert list(engine._CLAIMS) == ["default"]
+    assert read == through_orm
+    assert [(job.name, job.busy) for job in read] == [
+        ("test.busy", True),
+        ("test.odd", False),
+        ("test.plain", False),
+    ]
+    odd = read[1]
+    assert (odd.spec, odd.timezone, odd.catchup, odd.queue, odd.timeout) == (
+        "*/5 * * * *",
+        "Europe/Paris",
+        "all",
+        "other",
+        30,
+    )
+    assert odd.next_run_at == now - MIN and odd.next_run_at.utcoffset() is not None
+    assert all(type(job.paused) is bool and type(job.busy) is bool for job in read)
+
+
+def test_lock_due__another_database_reads_through_the_orm(registry, now, monkeypatch):
+    due_schedules(registry, now)
+    engine._CLAIMS.clear()
+    monkeypatch.setattr(connection, "vendor", "other")
+
+    with transaction.atomic():
+        read = engine._lock_due("default", now, set())
+        excluding = engine._lock_due("default", now, {"test.odd"})
+
+    assert engine._CLAIMS == {}
+    assert [job.name for job in read] == ["test.busy", "test.odd", "test.plain"]
+    assert [job.name for job in excluding] == ["test.busy", "test.plain"]
