@@ -96,9 +96,8 @@ def test_insert_runs__a_slot_recorded_already_inserts_nothing(now):
     assert Run.objects.count() == 1
 
 
-def test_insert_runs__a_value_too_long_fails_instead_of_being_cut(now, is_postgres):
-    if not is_postgres:
-        pytest.skip("SQLite does not enforce a varchar's length")
+@pytest.mark.postgres_only  # SQLite does not enforce a varchar's length
+def test_insert_runs__a_value_too_long_fails_instead_of_being_cut(now):
     runs = burst(now, count=2)
     runs[1].job = "x" * 201
 
@@ -106,11 +105,8 @@ def test_insert_runs__a_value_too_long_fails_instead_of_being_cut(now, is_postgr
         insert_runs("default", runs)
 
 
-def test_insert_runs__one_statement_on_postgresql(
-    now, is_postgres, django_assert_num_queries
-):
-    if not is_postgres:
-        pytest.skip("the one-statement insert is PostgreSQL's")
+@pytest.mark.postgres_only  # the one-statement insert is PostgreSQL's
+def test_insert_runs__one_statement_on_postgresql(now, django_assert_num_queries):
     with django_assert_num_queries(1):
         insert_runs("default", burst(now, count=300))
 
