@@ -12,10 +12,11 @@ from django.db.models import QuerySet
 from . import clock, engine, outbox
 from .conf import app_settings
 from .dispatch.base import Dispatcher
-from .engine import SKIP_REASON, EngineState
+from .engine import EngineState
 from .exceptions import InvalidSpec
 from .locking import write_transaction
 from .models import Catchup, Run, ScheduledJob
+from .recording import SKIP_REASON
 from .registry import SCHEDULE_OPTIONS, registry
 from .signals import run_skipped
 from .specs import get_timezone, parse_duration, parse_spec, validate_spec

@@ -6,7 +6,7 @@ from datetime import UTC, timedelta
 import pytest
 from django.db import connection, transaction
 
-from django_togo_scheduler import engine, outbox, planning
+from django_togo_scheduler import advance, claim, engine, outbox, planning
 from django_togo_scheduler.engine import EngineState, tick
 from django_togo_scheduler.models import Run, ScheduledJob
 from django_togo_scheduler.signals import run_skipped
@@ -136,7 +136,7 @@ def test__advance_group__moves_only_the_schedules_given(registry, now):
     first, second, other = (make_job(f"test.j{i}", next_run_at=now) for i in range(3))
     later = now + MIN
 
-    engine._advance_group("default", [first.pk, second.pk], later)
+    advance._advance_group("default", [first.pk, second.pk], later)
 
     stored = dict(ScheduledJob.objects.values_list("name", "next_run_at"))
     assert stored == {"test.j0": later, "test.j1": later, "test.j2": now}
@@ -269,7 +269,7 @@ def test_tick__sweeps_queued_runs_nobody_dispatched(calls, now, sync_dispatcher)
 
 
 def test_tick__claims_more_than_one_batch(calls, now, monkeypatch, registry):
-    monkeypatch.setattr(engine, "CLAIM_BATCH", 3)
+    monkeypatch.setattr(claim, "CLAIM_BATCH", 3)
     for i in range(7):
         registry.register(f"test.many{i}", lambda ctx: None)
         make_job(f"test.many{i}", next_run_at=now)
@@ -452,7 +452,7 @@ def test_tick__a_slot_recorded_already_does_not_cost_the_other_slots(
 def test_tick__schedules_with_slots_of_their_own_advance_each_to_its_own(
     registry, now, monkeypatch, one_statement
 ):
-    monkeypatch.setattr(engine, "_updates_from_values", lambda _conn: one_statement)
+    monkeypatch.setattr(advance, "_updates_from_values", lambda _conn: one_statement)
     specs = {f"test.own{i}": f"@every {i}s" for i in (2, 3, 5, 7)}
     for name, spec in specs.items():
         registry.register(name, lambda: None)
@@ -496,10 +496,10 @@ def test_claim__compiled_once_and_each_tick_claims_only_what_is_due_by_its_now(
     registry.register("test.later", lambda: None)
     make_job("test.record", next_run_at=now)
     make_job("test.later", next_run_at=now + MIN)
-    engine._CLAIMS.clear()
+    claim._CLAIMS.clear()
 
     first = tick(now, dispatcher=Recorder(), state=EngineState())
-    assert list(engine._CLAIMS) == ["default"]  # the compiled statement is kept
+    assert list(claim._CLAIMS) == ["default"]  # the compiled statement is kept
     second = tick(now + MIN, dispatcher=Recorder(), state=EngineState())
 
     assert [run.job for run in first] == ["test.record"]
@@ -526,13 +526,13 @@ def due_schedules(registry, now):
 
 def test_lock_due__the_cursor_reads_what_the_orm_reads(registry, now):
     due_schedules(registry, now)
-    engine._CLAIMS.clear()
+    claim._CLAIMS.clear()
 
     with transaction.atomic():
-        read = engine._lock_due("default", now, set())
-        through_orm = engine._read_due("default", now, set())
+        read = claim._lock_due("default", now, set())
+        through_orm = claim._read_due("default", now, set())
 
-    assert list(engine._CLAIMS) == ["default"]
+    assert list(claim._CLAIMS) == ["default"]
     assert read == through_orm
     assert [(job.name, job.busy) for job in read] == [
         ("test.busy", True),
@@ -553,13 +553,13 @@ def test_lock_due__the_cursor_reads_what_the_orm_reads(registry, now):
 
 def test_lock_due__another_database_reads_through_the_orm(registry, now, monkeypatch):
     due_schedules(registry, now)
-    engine._CLAIMS.clear()
+    claim._CLAIMS.clear()
     monkeypatch.setattr(connection, "vendor", "other")
 
     with transaction.atomic():
-        read = engine._lock_due("default", now, set())
-        excluding = engine._lock_due("default", now, {"test.odd"})
+        read = claim._lock_due("default", now, set())
+        excluding = claim._lock_due("default", now, {"test.odd"})
 
-    assert engine._CLAIMS == {}
+    assert claim._CLAIMS == {}
     assert [job.name for job in read] == ["test.busy", "test.odd", "test.plain"]
     assert [job.name for job in excluding] == ["test.busy", "test.plain"]

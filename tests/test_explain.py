@@ -7,9 +7,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from django_togo_scheduler.engine import SKIP_REASON
 from django_togo_scheduler.explain import error_summary, explain, parse_at
 from django_togo_scheduler.models import Run, ScheduledJob, SchedulerProcess
+from django_togo_scheduler.recording import SKIP_REASON
 from django_togo_scheduler.testing import simulate
 
 pytestmark = pytest.mark.django_db

@@ -194,7 +194,7 @@ def test_run_once__repairs_every_two_seconds_between_ticks_never_inside_one(
 def test_run_once__claims_a_slot_ahead_and_hands_its_runs_over_at_its_instant(
     calls, now, monkeypatch
 ):
-    from django_togo_scheduler import engine
+    from django_togo_scheduler import claim
 
     slot = now + timedelta(seconds=1)
     ScheduledJob.objects.create(name="test.record", spec="@every 1s", next_run_at=slot)
@@ -208,7 +208,7 @@ def test_run_once__claims_a_slot_ahead_and_hands_its_runs_over_at_its_instant(
         clock["now"] += timedelta(seconds=seconds)
 
     monkeypatch.setattr(loop_module.clock, "now", read)
-    monkeypatch.setattr(engine.time, "sleep", sleep)
+    monkeypatch.setattr(claim.time, "sleep", sleep)
     handed = []
 
     class Recorder:
@@ -222,14 +222,14 @@ def test_run_once__claims_a_slot_ahead_and_hands_its_runs_over_at_its_instant(
             pass
 
     claimed_at = []
-    claim = engine._claim_batch
+    original = claim._claim_batch
 
     def timed_claim(*args):
-        outcome = claim(*args)
+        outcome = original(*args)
         claimed_at.append(clock["now"])
         return outcome
 
-    monkeypatch.setattr(engine, "_claim_batch", timed_claim)
+    monkeypatch.setattr(claim, "_claim_batch", timed_claim)
     loop = SchedulerLoop(Service(), Recorder())
     sleep(loop.run_once())  # reads the slot; sleeps until CLAIM_AHEAD before it
     woke = slot - loop_module.CLAIM_AHEAD

@@ -6,7 +6,7 @@ prefix, and dies on purpose in a narrow window while the file
 
 ``insert``   a scheduler, right before it inserts the runs of the slots it
              claimed: inside the claim transaction, after ``next_run_at`` was
-             advanced (wraps ``engine._insert_runs``);
+             advanced (wraps ``recording.record``);
 ``enqueue``  a scheduler, right before it enqueues runs on RQ: after the outbox
              sweep committed them as dispatched (wraps ``RQDispatcher.dispatch``);
 ``dequeue``  an rqworker, right after it took a run's message off the queue and
@@ -69,16 +69,16 @@ def _parent_is_rqworker() -> bool:
 
 def install_hooks() -> None:
     """Wrap the places where a crash must be provoked on purpose."""
-    from django_togo_scheduler import engine, execution
+    from django_togo_scheduler import execution, recording
     from django_togo_scheduler.dispatch import rq as rq_dispatch
 
     dispatcher = getattr(rq_dispatch, "RQDispatcher", None)
-    insert_runs = getattr(engine, "_insert_runs", None)
+    insert_runs = getattr(recording, "record", None)
     execute_run = getattr(execution, "execute_run", None)
     if dispatcher is None or insert_runs is None or execute_run is None:
         # The harness must not believe it hits a window it can no longer reach.
         raise ImproperlyConfigured(
-            "chaos hooks: RQDispatcher, engine._insert_runs or execution.execute_run is gone"
+            "chaos hooks: RQDispatcher, recording.record or execution.execute_run is gone"
         )
     if getattr(insert_runs, "chaos_hook", False):
         return
@@ -117,7 +117,7 @@ def install_hooks() -> None:
 
     chaos_insert_runs.chaos_hook = True  # type: ignore[attr-defined]
     dispatcher.dispatch = chaos_dispatch
-    engine._insert_runs = chaos_insert_runs
+    recording.record = chaos_insert_runs
     execution.execute_run = chaos_execute_run
     install_worker_hook()
 

@@ -1,0 +1,129 @@
+"""The runs of a claim: built from the planned slots, inserted, reported."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from django.db import IntegrityError, transaction
+
+from .inserting import insert_runs
+from .models import Run
+
+if TYPE_CHECKING:
+    from .claim import DueJob
+    from .planning import Plan
+
+logger = logging.getLogger(__name__)
+
+SKIP_REASON = "skipped: the previous run of this job is still in flight"
+
+
+def build_runs(
+    jobs: list[DueJob], plans: dict[int, Plan], busy: set[str], now: datetime
+) -> list[Run]:
+    """The runs of the planned slots; ``busy``: the jobs with a run in flight."""
+    from .dispatch import resolve_queue
+
+    queues: dict[str, str] = {}
+    runs: list[Run] = []
+    for job in jobs:
+        plan = plans.get(job.pk)
+        if plan is None:
+            continue
+        if job.queue not in queues:
+            queues[job.queue] = resolve_queue(job.queue)
+        queue = queues[job.queue]
+        in_flight = job.name in busy
+        for slot in plan.slots:
+            # Under catchup="all" the runs of a catch-up batch wait for each
+            # other; otherwise a slot whose job is in flight is recorded skipped.
+            waits = job.catchup == "all" and len(plan.slots) > 1
+            skipped = in_flight and not waits
+            run = Run(
+                job=job.name,
+                scheduled_for=slot.at,
+                trigger=Run.Trigger.CATCHUP if slot.catchup else Run.Trigger.SCHEDULE,
+                status=Run.Status.SKIPPED if skipped else Run.Status.QUEUED,
+                error=SKIP_REASON if skipped else "",
+                finished_at=now if skipped else None,
+                timeout=job.timeout,
+                queue=queue,
+            )
+            if not in_flight:
+                # Nothing of its job in flight: recorded as dispatched, handed
+                # over when the claim commits (as the outbox sweep would).
+                run.dispatched_at = run.heartbeat_at = now
+                run.dispatch_count = 1
+            runs.append(run)
+            in_flight = in_flight or not skipped
+    return runs
+
+
+def waits(run: Run) -> bool:
+    """Whether a run just recorded waits in the outbox (behind a run of its job)."""
+    return run.status == Run.Status.QUEUED and run.dispatched_at is None
+
+
+def record(alias: str, runs: list[Run]) -> list[Run]:
+    """Insert the runs of a claim in one statement (IntegrityError: one was there).
+
+    A name of its own, looked up when called: bench/chaos_app wraps it.
+    """
+    return insert_runs(alias, runs)
+
+
+def record_one_by_one(alias: str, runs: list[Run]) -> list[Run]:
+    created = []
+    for run in runs:
+        try:
+            with transaction.atomic(using=alias):
+                run.save(using=alias)
+        except IntegrityError:
+            logger.warning(
+                "Slot %s of %r was already recorded; not firing it again.",
+                run.scheduled_for,
+                run.job,
+                extra={"job": run.job},
+            )
+            continue
+        created.append(run)
+    return created
+
+
+def report(runs: list[Run]) -> None:
+    """Log each recorded slot (and send run_skipped for the skipped ones).
+
+    Whether INFO is logged is asked once: the arguments of a line (the slot as
+    text, the ``extra`` fields) cost more than the line a burst does not log.
+    """
+    from .signals import run_skipped
+
+    logs = logger.isEnabledFor(logging.INFO)
+    for run in runs:
+        skipped = run.status == Run.Status.SKIPPED
+        if logs:
+            _log_recorded(run, skipped)
+        if skipped:
+            run_skipped.send(sender=Run, run=run)
+
+
+def _log_recorded(run: Run, skipped: bool) -> None:
+    extra = {"job": run.job, "run_id": run.pk, "slot": run.scheduled_for}
+    if skipped:
+        logger.info(
+            "Run %s of %r skipped: previous run still in flight.",
+            run.pk,
+            run.job,
+            extra=extra,
+        )
+    else:
+        logger.info(
+            "Slot %s of %r recorded as run %s (%s).",
+            run.scheduled_for.isoformat() if run.scheduled_for else "-",
+            run.job,
+            run.pk,
+            run.trigger,
+            extra=extra,
+        )
