@@ -14,7 +14,6 @@ import time
 import traceback
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from django.db import (
     InterfaceError,
@@ -24,10 +23,8 @@ from django.db import (
     connections,
     router,
 )
-from django.db.backends.base.base import BaseDatabaseWrapper
-from django.db.models import Field
 
-from . import clock
+from . import clock, transitions
 from .conf import app_settings
 from .models import Run
 from .registry import registry
@@ -112,7 +109,7 @@ def start_run(run_id: int, worker: str | None = None) -> Run | None:
     """Move a queued run to running; None when another delivery got there first."""
     now = clock.now()
     worker = worker or clock.worker_name()
-    run = _mark_running(run_id, now, worker)
+    run = transitions.start(run_id, now, worker)
     if run is None:
         logger.info(
             "Run %s is not queued any more; this delivery does nothing.",
@@ -131,64 +128,6 @@ def start_run(run_id: int, worker: str | None = None) -> Run | None:
     return run
 
 
-def _mark_running(run_id: int, now: datetime, worker: str) -> Run | None:
-    """The guarded ``queued -> running`` update; the run as it now is, or None.
-
-    One ``UPDATE ... RETURNING`` statement where the database has it (PostgreSQL,
-    SQLite 3.35+), otherwise the update and a read.
-    """
-    alias = router.db_for_write(Run)
-    connection = connections[alias]
-    changes = {
-        "status": Run.Status.RUNNING,
-        "started_at": now,
-        "heartbeat_at": now,
-        "worker": worker,
-    }
-    if not _returns_from_update(connection):
-        applied = (
-            Run.objects.using(alias)
-            .filter(pk=run_id, status=Run.Status.QUEUED)
-            .update(**changes)
-        )
-        return Run.objects.using(alias).get(pk=run_id) if applied else None
-    quote = connection.ops.quote_name
-    fields = {name: _field(name) for name in ("id", *changes)}
-    assignments = ", ".join(
-        f"{quote(str(fields[name].column))} = %s" for name in changes
-    )
-    params = [
-        fields[name].get_db_prep_save(value, connection)
-        for name, value in changes.items()
-    ]
-    columns = ", ".join(quote(str(field.column)) for field in Run._meta.concrete_fields)
-    sql = (
-        f"UPDATE {quote(Run._meta.db_table)} SET {assignments} "
-        f"WHERE {quote(str(fields['id'].column))} = %s "
-        f"AND {quote(str(fields['status'].column))} = %s RETURNING {columns}"
-    )
-    rows = list(
-        Run.objects.raw(sql, [*params, run_id, Run.Status.QUEUED.value]).using(alias)
-    )
-    return rows[0] if rows else None
-
-
-def _field(name: str) -> Field[Any, Any]:
-    field = Run._meta.get_field(name)
-    assert isinstance(field, Field)
-    return field
-
-
-def _returns_from_update(connection: BaseDatabaseWrapper) -> bool:
-    if connection.vendor == "postgresql":
-        return True
-    if connection.vendor == "sqlite":
-        import sqlite3
-
-        return sqlite3.sqlite_version_info >= (3, 35)
-    return False
-
-
 def finish_run(run: Run, *, error: str = "", now: datetime | None = None) -> bool:
     """End a running run as done (no error) or failed; False when it had ended already.
 
@@ -197,10 +136,7 @@ def finish_run(run: Run, *, error: str = "", now: datetime | None = None) -> boo
     """
     now = now or clock.now()
     status = Run.Status.FAILED if error else Run.Status.DONE
-    applied = Run.objects.filter(pk=run.pk, status=Run.Status.RUNNING).update(
-        status=status, finished_at=now, error=error
-    )
-    if not applied:
+    if not transitions.end(run.pk, status, now, error):
         logger.warning(
             "Run %s of %r ended after it was already marked %s; result discarded.",
             run.pk,

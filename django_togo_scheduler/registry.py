@@ -6,6 +6,7 @@ app's jobs module; importing this module registers nothing.
 
 from __future__ import annotations
 
+import functools
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -33,7 +34,7 @@ class JobSpec:
     schedule: str | None = None
     options: dict[str, Any] = field(default_factory=dict)
 
-    @property
+    @functools.cached_property  # read for every run a worker executes
     def takes_context(self) -> bool:
         """Whether the handler accepts the RunContext argument."""
         try:
