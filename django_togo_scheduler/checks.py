@@ -51,10 +51,10 @@ def check_settings(
                 id="django_togo_scheduler.E001",
             )
         )
-    for key in ("RUN_RETENTION", "CATCHUP_WINDOW"):
+    for key in ("RUN_RETENTION", "CATCHUP_WINDOW", "MISFIRE_GRACE"):
         try:
             value = getattr(app_settings, key)
-            if value is not None:
+            if value is not None or key == "MISFIRE_GRACE":
                 parse_duration(value)
         except (TogoSchedulerError, TypeError, ValueError) as exc:
             errors.append(

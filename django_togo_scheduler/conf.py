@@ -25,6 +25,9 @@ DEFAULTS: dict[str, Any] = {
     "RUN_RETENTION": "30d",
     # a restarted scheduler catches up slots at most this far back; None = no limit.
     "CATCHUP_WINDOW": "7d",
+    # a slot older than this when a tick first sees it was missed (downtime:
+    # no scheduler ticked); the schedule's catch-up policy decides its fate.
+    "MISFIRE_GRACE": "10s",
     # threads of the inline dispatcher's pool.
     "INLINE_WORKERS": 4,
     # the longest runscheduler sleeps between ticks, in seconds.
@@ -80,6 +83,11 @@ class Settings:
     @property
     def CATCHUP_WINDOW(self) -> str | None:
         value: str | None = self._get("CATCHUP_WINDOW")
+        return value
+
+    @property
+    def MISFIRE_GRACE(self) -> str:
+        value: str = self._get("MISFIRE_GRACE")
         return value
 
     @property

@@ -65,6 +65,11 @@ class ScheduledJob(models.Model):
     declared = models.BooleanField(_("declared in code or settings"), default=False)
     # Where a declared schedule comes from ("@job in myapp.jobs", "SCHEDULE setting").
     source = models.CharField(_("source"), max_length=255, blank=True, default="")
+    # A declared schedule that the code of the process that last synced does not
+    # declare (a rolling deploy, a removed declaration): kept with its state, and
+    # removed by ``scheduler prune --orphans`` or after ORPHAN_GRACE. Null: not
+    # orphaned.
+    orphaned_at = models.DateTimeField(_("orphaned at"), null=True, blank=True)
     # Start of the current overdue episode (max_age exceeded); null when not overdue.
     overdue_since = models.DateTimeField(_("overdue since"), null=True, blank=True)
     next_run_at = models.DateTimeField(_("next run at"), null=True, blank=True)
@@ -226,6 +231,11 @@ class SchedulerProcess(models.Model):
     started_at = models.DateTimeField(_("started at"))
     last_tick_at = models.DateTimeField(_("last tick at"))
     stopped_at = models.DateTimeField(_("stopped at"), null=True, blank=True)
+    # Threads of its inline pool still running a handler that timed out: they
+    # cannot be stopped and no longer count towards INLINE_WORKERS.
+    abandoned_threads = models.PositiveIntegerField(
+        _("abandoned threads"), default=0
+    )
 
     class Meta:
         ordering = ["-last_tick_at"]

@@ -43,6 +43,7 @@ def test_checks__a_full_valid_configuration_passes(settings):
         "AUTODISCOVER": "jobs",
         "RUN_RETENTION": "7d",
         "CATCHUP_WINDOW": None,
+        "MISFIRE_GRACE": "30s",
         "INLINE_WORKERS": 2,
         "MAX_SLEEP": 0.5,
         "STALE_AFTER": 60,
@@ -66,8 +67,8 @@ def test_check_settings__e001_unknown_keys(settings):
     assert check_settings(None) == [
         Error(
             "TOGO_SCHEDULER has unknown keys: QUEU, RETENTION.",
-            hint="Known keys: AUTODISCOVER, CATCHUP_WINDOW, INLINE_WORKERS, MAX_SLEEP, QUEUE, "
-            "RUN_RETENTION, SCHEDULE, STALE_AFTER, TIMEZONE.",
+            hint="Known keys: AUTODISCOVER, CATCHUP_WINDOW, INLINE_WORKERS, MAX_SLEEP, "
+            "MISFIRE_GRACE, QUEUE, RUN_RETENTION, SCHEDULE, STALE_AFTER, TIMEZONE.",
             id="django_togo_scheduler.E001",
         )
     ]
@@ -75,7 +76,13 @@ def test_check_settings__e001_unknown_keys(settings):
 
 @pytest.mark.parametrize(
     ("key", "value"),
-    [("RUN_RETENTION", "forever"), ("CATCHUP_WINDOW", 3600), ("CATCHUP_WINDOW", "0s")],
+    [
+        ("RUN_RETENTION", "forever"),
+        ("CATCHUP_WINDOW", 3600),
+        ("CATCHUP_WINDOW", "0s"),
+        ("MISFIRE_GRACE", None),
+        ("MISFIRE_GRACE", "soon"),
+    ],
 )
 def test_check_settings__e001_bad_duration(settings, key, value):
     settings.TOGO_SCHEDULER = {key: value}
