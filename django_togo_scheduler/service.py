@@ -13,7 +13,7 @@ from . import clock, engine, outbox
 from .conf import app_settings
 from .dispatch.base import Dispatcher
 from .engine import EngineState
-from .exceptions import InvalidSpec
+from .exceptions import InvalidSpec, UnknownJob
 from .locking import write_transaction
 from .models import Catchup, Run, ScheduledJob
 from .recording import SKIP_REASON
@@ -128,7 +128,7 @@ class Service:
         ScheduledJob.objects.filter(name=name).delete()
 
     def pause(self, name: str, reason: str | None = None, *, by: str = "") -> None:
-        """Stop firing ``name`` until resumed; ``LookupError`` when unscheduled.
+        """Stop firing ``name`` until resumed; ``UnknownJob`` when unscheduled.
 
         ``reason`` and ``by`` (who paused it) are kept with the time of the pause.
         """
@@ -141,15 +141,18 @@ class Service:
             updated_at=now,
         )
         if not updated:
-            raise LookupError(f"There is no schedule named {name!r}.")
+            raise UnknownJob(f"There is no schedule named {name!r}.")
 
     def resume(self, name: str) -> None:
-        """Fire ``name`` again from its next slot; missed slots are not replayed."""
+        """Fire ``name`` again from its next slot; missed slots are not replayed.
+
+        ``UnknownJob`` when there is no schedule named ``name``.
+        """
         now = clock.now()
         with write_transaction(ScheduledJob):
             job = ScheduledJob.objects.select_for_update().filter(name=name).first()
             if job is None:
-                raise LookupError(f"There is no schedule named {name!r}.")
+                raise UnknownJob(f"There is no schedule named {name!r}.")
             if job.paused:
                 job.paused = False
                 job.paused_reason = job.paused_by = ""
@@ -202,7 +205,11 @@ class Service:
         return list(ScheduledJob.objects.order_by("name"))
 
     def runs(self, job: str | None = None, status: str | None = None) -> QuerySet[Run]:
-        """Run history, newest first."""
+        """Run history, newest first; ``ValueError`` for an unknown ``status``."""
+        if status is not None and status not in Run.Status.values:
+            raise ValueError(
+                f"Unknown run status {status!r}; one of {', '.join(Run.Status.values)}."
+            )
         queryset = Run.objects.order_by("-id")
         if job is not None:
             queryset = queryset.filter(job=job)

@@ -431,7 +431,7 @@ def test_prune__no_duration_at_all_exits_2(settings):
         ),
         (
             ("runs", "--status", "lost"),
-            "scheduler runs: unknown status 'lost'; one of queued, running, done, failed, skipped",
+            "scheduler runs: Unknown run status 'lost'; one of queued, running, done, failed, skipped.",
         ),
         (("runs", "--limit", "0"), "scheduler runs: --limit must be at least 1, not 0"),
     ],

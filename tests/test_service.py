@@ -128,11 +128,18 @@ def test_pause_resume__resume_does_not_replay_missed_slots(
     )
 
 
-def test_pause_resume__lookup_error_when_absent(service):
-    with pytest.raises(LookupError):
-        service.pause("nope")
-    with pytest.raises(LookupError):
-        service.resume("nope")
+def test_pause_resume__unknown_job_when_absent(service, calls):
+    # A registered handler without a schedule is not a schedule either.
+    for name in ("nope", "test.record"):
+        with pytest.raises(UnknownJob) as paused:
+            service.pause(name)
+        with pytest.raises(UnknownJob) as resumed:
+            service.resume(name)
+
+        assert str(paused.value) == str(resumed.value) == (
+            f"There is no schedule named {name!r}."
+        )
+    assert not ScheduledJob.objects.exists()
 
 
 def test_trigger__runs_a_registered_job_without_schedule(
@@ -172,6 +179,25 @@ def test_jobs_and_runs__ordering_and_filters(service, calls, registry):
     assert list(service.runs(job="test.record")) == [c, a]
     assert list(service.runs(status="failed")) == [c, b]
     assert list(service.runs(job="test.record", status="failed")) == [c]
+
+
+@pytest.mark.parametrize("status", ["nope", "DONE", ""])
+def test_runs__unknown_status_raises_value_error_naming_the_statuses(service, status):
+    Run.objects.create(job="test.record", status="done")
+
+    with pytest.raises(ValueError) as excinfo:
+        service.runs(status=status)
+
+    assert str(excinfo.value) == (
+        f"Unknown run status {status!r}; one of queued, running, done, failed, skipped."
+    )
+
+
+def test_runs__history_of_an_unscheduled_job_stays_readable(service):
+    run = Run.objects.create(job="gone.job", status="done")
+
+    assert list(service.runs(job="gone.job")) == [run]
+    assert list(service.runs(job="never.ran")) == []
 
 
 def test_stop__wakes_a_waiting_loop(service):
