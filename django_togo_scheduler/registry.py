@@ -7,7 +7,6 @@ app's jobs module; importing this module registers nothing.
 from __future__ import annotations
 
 import functools
-import inspect
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, overload
@@ -15,8 +14,8 @@ from typing import Any, TypeVar, overload
 from django.utils.module_loading import autodiscover_modules
 
 from .exceptions import AlreadyRegistered, UnknownJob
+from .handlers import Handler, check_handler, handler_shape
 
-Handler = Callable[..., Any]
 F = TypeVar("F", bound=Handler)
 
 MAX_NAME_LENGTH = 200  # characters, as ScheduledJob.name and Run.job store
@@ -36,15 +35,12 @@ class JobSpec:
 
     @functools.cached_property  # read for every run a worker executes
     def takes_context(self) -> bool:
-        """Whether the handler accepts the RunContext argument."""
-        try:
-            params = inspect.signature(self.func).parameters.values()
-        except (TypeError, ValueError):  # builtins without a signature
-            return True
-        return any(
-            p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.VAR_POSITIONAL)
-            for p in params
-        )
+        """Whether the handler is called with the RunContext (else with nothing).
+
+        It is when it has a parameter that can take an argument by position;
+        a callable without a signature (some builtins) is assumed to.
+        """
+        return handler_shape(self.func)[0]
 
 
 def _check_name(name: object) -> None:
@@ -97,7 +93,9 @@ class Registry:
 
         Another function under a taken name raises ``AlreadyRegistered``; the
         same function registered again without a schedule keeps the schedule
-        declared before. ``get(name)`` returns the resulting JobSpec.
+        declared before. ``get(name)`` returns the resulting JobSpec. A
+        ``func`` that cannot be called with one argument (the RunContext) or
+        none raises ``TypeError``.
         """
         # The common case (a valid name) costs no call; _check_name says why not.
         if (
@@ -106,8 +104,7 @@ class Registry:
             or name.isspace()
         ):
             _check_name(name)
-        if not callable(func):
-            raise TypeError(f"Job {name!r}: handler {func!r} is not callable.")
+        check_handler(name, func)
         if schedule is None and not options:
             existing = self._handlers.get(name)
             if existing is None:
@@ -212,7 +209,9 @@ def register(name: str, fn: Handler) -> None:
 
     Another function under a name already taken raises ``ValueError``
     (:class:`~django_togo_scheduler.exceptions.AlreadyRegistered`); the same
-    function again is a no-op.
+    function again is a no-op. ``fn`` is called with the RunContext, or with
+    nothing if it has no positional parameter; one that cannot be called so
+    (``def f(a, b)``, a required keyword-only parameter) raises ``TypeError``.
     """
     registry.register(name, fn)
 

@@ -136,8 +136,10 @@ def test_pause_resume__unknown_job_when_absent(service, calls):
         with pytest.raises(UnknownJob) as resumed:
             service.resume(name)
 
-        assert str(paused.value) == str(resumed.value) == (
-            f"There is no schedule named {name!r}."
+        assert (
+            str(paused.value)
+            == str(resumed.value)
+            == (f"There is no schedule named {name!r}.")
         )
     assert not ScheduledJob.objects.exists()
 
