@@ -6,6 +6,7 @@ app's jobs module; importing this module registers nothing.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -126,14 +127,15 @@ class Registry:
         options: dict[str, Any],
     ) -> None:
         if schedule is not None:
+            from .exceptions import InvalidSpec
             from .specs import validate_spec
 
-            schedule = validate_spec(schedule)
-        unknown = set(options) - SCHEDULE_OPTIONS
-        if unknown:
-            raise ValueError(
-                f"Job {name!r}: unknown schedule options {sorted(unknown)}."
-            )
+            # An invalid spec or option is kept as written, not raised: raised
+            # here, at import in AppConfig.ready, it would be a traceback from
+            # every manage.py command. check_schedule reports it (E002) and
+            # runscheduler's sync refuses it, both saying where it is declared.
+            with contextlib.suppress(InvalidSpec):
+                schedule = validate_spec(schedule)
         existing = self._handlers.get(name)
         if existing is not None:
             self._check_same(name, existing, func)
@@ -179,8 +181,18 @@ class Registry:
         return sorted(self._handlers)
 
     def declared(self) -> list[JobSpec]:
-        """Jobs whose code declares a schedule, sorted by name."""
-        return [spec for _, spec in sorted(self._specs.items()) if spec.schedule]
+        """Jobs whose code declares a schedule, sorted by name.
+
+        The schedule and options are as declared: ``check_schedule`` and the
+        sync validate them.
+        """
+        return [
+            spec for _, spec in sorted(self._specs.items()) if spec.schedule is not None
+        ]
+
+    def declarations(self) -> list[JobSpec]:
+        """Jobs registered with a schedule or schedule options, sorted by name."""
+        return [spec for _, spec in sorted(self._specs.items())]
 
     def clear(self) -> None:
         """Forget every handler."""
@@ -238,8 +250,10 @@ def job(
 
     ``name`` defaults to ``module.qualname``. The declared schedule (and options
     such as ``timezone``, ``queue``, ``timeout``, ``catchup``) is synced into the
-    database when ``runscheduler`` starts. ``@job`` without parentheses works as
-    ``@job()``.
+    database when ``runscheduler`` starts. An invalid spec or option does not
+    raise here: it is a system check error (``django_togo_scheduler.E002``),
+    and ``runscheduler`` refuses to sync it. ``@job`` without parentheses works
+    as ``@job()``.
     """
     if callable(name):
         # @job without parentheses: the function itself came in as the name.

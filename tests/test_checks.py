@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from io import StringIO
+from pathlib import Path
 
 import pytest
 from django.core.checks import Error, Warning
@@ -229,9 +233,35 @@ def test_check_schedule__e002_bad_option_value_in_a_decorator(settings, registry
     ]
 
 
+@pytest.mark.parametrize(
+    ("schedule", "options", "message"),
+    [
+        ("every day", {}, error_of(validate_spec, "every day")),
+        ("0 0 30 2 *", {}, error_of(validate_spec, "0 0 30 2 *")),
+        ("", {}, error_of(validate_spec, "")),
+        ("@daily", {"timezone": "Moon/Base"}, error_of(get_timezone, "Moon/Base")),
+        ("@daily", {"colour": "red"}, "unknown options ['colour']."),
+        (None, {"colour": "red"}, "unknown options ['colour']."),
+    ],
+)
+def test_check_schedule__e002_a_decorators_spec_zone_or_options(
+    settings, registry, schedule, options, message
+):
+    # Recorded at import without raising; reported here, saying where.
+    settings.TOGO_SCHEDULER = {}
+    job("togo.code", schedule=schedule, **options)(lambda ctx: None)
+
+    assert check_schedule(None) == [
+        Error(f"@job('togo.code'): {message}", id="django_togo_scheduler.E002")
+    ]
+
+
 def test_check_schedule__the_setting_overrides_a_bad_decorator(settings, registry):
     job("togo.code", schedule="@daily", catchup="everything")(lambda ctx: None)
-    settings.TOGO_SCHEDULER = {"SCHEDULE": {"togo.code": "@hourly"}}
+    job("togo.spec", schedule="every day")(lambda ctx: None)
+    settings.TOGO_SCHEDULER = {
+        "SCHEDULE": {"togo.code": "@hourly", "togo.spec": "@daily"}
+    }
 
     assert check_schedule(None) == []
 
@@ -371,3 +401,30 @@ def test_check_command__warning_does_not_fail(settings):
     call_command("check", stdout=out, stderr=err)
 
     assert "django_togo_scheduler.W001" in err.getvalue() + out.getvalue()
+
+
+def manage(*args):
+    """``python -m django *args`` with the settings of ``tests.badjobs`` (a real process)."""
+    root = Path(__file__).resolve().parent.parent
+    return subprocess.run(
+        [sys.executable, "-m", "django", *args, "--settings", "tests.settings_badjobs"],
+        cwd=root,
+        env={**os.environ, "TOGO_TEST_DB": "sqlite", "PYTHONPATH": str(root)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+@pytest.mark.slow
+def test_check_command__a_bad_spec_or_zone_in_a_jobs_module_is_e002_not_a_traceback():
+    result = manage("check")
+
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert result.stderr.splitlines()[3:5] == [
+        "?: (django_togo_scheduler.E002) @job('badjobs.typo'): "
+        + error_of(validate_spec, "0 25 * * *"),
+        "?: (django_togo_scheduler.E002) @job('badjobs.zone'): "
+        + error_of(get_timezone, "Moon/Base"),
+    ]

@@ -514,6 +514,29 @@ def test_subprocess__exit_status_and_stderr(args, code, stdout, stderr):
         )
 
 
+@pytest.mark.slow
+def test_subprocess__a_bad_spec_in_a_jobs_module_fails_cleanly():
+    # tests.badjobs declares "0 25 * * *": before, the import in
+    # AppConfig.ready raised, and every command printed a traceback.
+    result = subprocess.run(
+        [sys.executable, "-m", "django", "scheduler", "list"]
+        + ["--settings", "tests.settings_badjobs"],
+        cwd=ROOT,
+        env={**os.environ, "TOGO_TEST_DB": "sqlite", "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert (result.returncode, result.stdout) == (1, "")
+    assert "Traceback" not in result.stderr
+    assert result.stderr.startswith("SystemCheckError: System check identified")
+    assert (
+        "(django_togo_scheduler.E002) @job('badjobs.typo'): "
+        f"{error_of(validate_spec, '0 25 * * *')}\n" in result.stderr
+    )
+
+
 # overdue in list and status
 
 

@@ -376,6 +376,32 @@ def test_sync_declared__validates_everything_before_writing_anything(
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("schedule", "options", "error"),
+    [
+        ("0 25 * * *", {}, InvalidSpec),
+        ("@daily", {"timezone": "Moon/Base"}, InvalidTimezone),
+        ("@daily", {"colour": "red"}, ValueError),
+    ],
+)
+def test_sync_declared__refuses_a_bad_decorator_with_the_checks_message(
+    registry, settings, now, schedule, options, error
+):
+    from django_togo_scheduler.checks import check_schedule
+
+    settings.TOGO_SCHEDULER = {"SCHEDULE": {"testapp.noop": "@hourly"}}
+    job("togo.bad", schedule=schedule, **options)(lambda ctx: None)  # no raise
+    (check,) = check_schedule(None)
+
+    with pytest.raises(error) as excinfo:
+        sync_declared(now)
+
+    assert str(excinfo.value) == check.msg
+    assert check.msg.startswith("@job('togo.bad'): ")
+    assert not ScheduledJob.objects.exists()
+
+
+@pytest.mark.django_db
 def test_sync_declared__a_failed_write_rolls_back_the_others(
     declared, settings, now, monkeypatch
 ):
