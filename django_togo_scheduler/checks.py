@@ -152,19 +152,46 @@ def check_queue(
     databases: Sequence[str] | None = None,
     **kwargs: Any,
 ) -> list[CheckMessage]:
-    """W001: ``QUEUE`` was set to a name that no django-rq queue has: jobs run inline."""
+    """W001: ``QUEUE`` was set to a name that no django-rq queue has: jobs run inline;
+    W002: the same for the ``queue`` option of a declared schedule."""
     from .dispatch import rq_queue_configured
 
     if not _is_dict():
         return []
+    warnings = _check_schedule_queues()
     name = app_settings.QUEUE
     if "QUEUE" not in app_settings.user_keys or not name or rq_queue_configured(name):
-        return []
+        return warnings
     return [
         Warning(
             f"TOGO_SCHEDULER['QUEUE'] is {name!r}, but django_rq is not installed or "
             "RQ_QUEUES has no such queue: jobs will run inline in the scheduler process.",
             hint="Add the queue to RQ_QUEUES, or set QUEUE to None to run jobs inline on purpose.",
             id="django_togo_scheduler.W001",
+        ),
+        *warnings,
+    ]
+
+
+def _check_schedule_queues() -> list[CheckMessage]:
+    from .declared import setting_entries
+    from .dispatch import rq_queue_configured
+
+    try:
+        entries = setting_entries(app_settings.SCHEDULE)
+    except TogoSchedulerError:
+        return []  # E002 says so
+    return [
+        Warning(
+            f"{where}: queue {queue!r} is not a configured django-rq queue "
+            "(django_rq is not installed or RQ_QUEUES has no such queue): its runs "
+            "will run inline in the scheduler process.",
+            hint="Add the queue to RQ_QUEUES, or drop the queue option to use QUEUE.",
+            id="django_togo_scheduler.W002",
         )
+        for where, _, spec, options in declarations(entries)
+        if spec is not None  # options without a schedule are not used
+        and isinstance(queue := options.get("queue"), str)
+        and queue
+        and not rq_queue_configured(queue)
     ]

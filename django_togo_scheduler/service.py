@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import logging
 import threading
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -23,6 +24,8 @@ from .specs import get_timezone, parse_duration, parse_spec, validate_spec
 
 if TYPE_CHECKING:
     from .dispatch import RoutingDispatcher
+
+logger = logging.getLogger(__name__)
 
 MAX_TIMEOUT = 365 * 24 * 3600  # seconds: a year, well inside the column's range
 
@@ -117,11 +120,27 @@ class Service:
         self.state = EngineState()
 
     def schedule(self, name: str, spec: str, **options: Any) -> ScheduledJob:
-        """Add or replace the schedule of registered job ``name``."""
+        """Add or replace the schedule of registered job ``name``.
+
+        A ``queue`` that no django-rq queue has is accepted (it may be
+        configured later) and logged at WARNING: its runs go inline.
+        """
+        from .dispatch import rq_queue_configured
+
         registry.get(name)  # UnknownJob
         if not isinstance(spec, str):
             raise InvalidSpec(f"{spec!r}: a spec must be a string.")
-        return upsert_schedule(name, spec, options, clock.now())
+        job = upsert_schedule(name, spec, options, clock.now())
+        if job.queue and not rq_queue_configured(job.queue):
+            logger.warning(
+                "Schedule %r: queue %r is not a configured django-rq queue "
+                "(django_rq is not installed or RQ_QUEUES has no such queue): its "
+                "runs will run inline in the scheduler process.",
+                name,
+                job.queue,
+                extra={"job": name},
+            )
+        return job
 
     def unschedule(self, name: str) -> None:
         """Remove the schedule; the handler and the run history stay."""

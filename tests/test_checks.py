@@ -361,6 +361,73 @@ def test_check_queue__no_w001(settings, togo, queues):
     assert check_queue(None) == []
 
 
+# W002
+
+
+def w002(where, queue):
+    return Warning(
+        f"{where}: queue {queue!r} is not a configured django-rq queue (django_rq is "
+        "not installed or RQ_QUEUES has no such queue): its runs will run inline in "
+        "the scheduler process.",
+        hint="Add the queue to RQ_QUEUES, or drop the queue option to use QUEUE.",
+        id="django_togo_scheduler.W002",
+    )
+
+
+def test_check_queue__w002_a_declared_schedules_queue_is_not_configured(
+    settings, registry
+):
+    settings.RQ_QUEUES = {"default": {"URL": "redis://127.0.0.1:6379/0"}}
+    job("togo.code", schedule="@daily", queue="hihg")(lambda ctx: None)
+    job("togo.fine", schedule="@daily", queue="default")(lambda ctx: None)
+    job("togo.unscheduled", queue="nope")(lambda ctx: None)  # no schedule: unused
+    settings.TOGO_SCHEDULER = {
+        "SCHEDULE": {
+            "testapp.noop": {"spec": "@daily", "queue": "low"},
+            "testapp.fails": {"spec": "@daily", "queue": "default"},
+            "testapp.slow": "@daily",
+        }
+    }
+
+    assert check_queue(None) == [
+        w002("SCHEDULE['testapp.noop']", "low"),
+        w002("@job('togo.code')", "hihg"),
+    ]
+
+
+def test_check_queue__w002_when_django_rq_is_not_installed_and_beside_w001(
+    settings, monkeypatch
+):
+    from django.apps import apps
+
+    settings.RQ_QUEUES = {"default": {"URL": "redis://127.0.0.1:6379/0"}}
+    settings.TOGO_SCHEDULER = {
+        "QUEUE": "default",
+        "SCHEDULE": {"testapp.noop": {"spec": "@daily", "queue": "default"}},
+    }
+    monkeypatch.setattr(apps, "is_installed", lambda name: name != "django_rq")
+
+    assert [(w.id, w.msg[:26]) for w in check_queue(None)] == [
+        ("django_togo_scheduler.W001", "TOGO_SCHEDULER['QUEUE'] is"),
+        ("django_togo_scheduler.W002", "SCHEDULE['testapp.noop']: "),
+    ]
+
+
+def test_check_queue__w002_not_for_a_setting_that_overrides_the_decorator(
+    settings, registry
+):
+    job("togo.code", schedule="@daily", queue="nope")(lambda ctx: None)
+    settings.TOGO_SCHEDULER = {"SCHEDULE": {"togo.code": "@hourly"}}
+
+    assert check_queue(None) == []
+
+
+def test_check_queue__a_malformed_schedule_setting_is_left_to_e002(settings):
+    settings.TOGO_SCHEDULER = {"SCHEDULE": ["testapp.noop"]}
+
+    assert check_queue(None) == []
+
+
 # through manage.py check
 
 

@@ -90,6 +90,40 @@ def test_schedule__bad_input_raises_and_changes_nothing(
     assert not ScheduledJob.objects.exists()
 
 
+def test_schedule__a_queue_no_rq_queue_has_is_kept_and_logged(
+    service, calls, settings, caplog
+):
+    import logging
+
+    settings.RQ_QUEUES = {"default": {"URL": "redis://127.0.0.1:6379/0"}}
+    with caplog.at_level(logging.WARNING, logger="django_togo_scheduler"):
+        job = service.schedule("test.record", "@daily", queue="hihg")
+
+    assert job.queue == "hihg"
+    assert [(r.levelname, r.getMessage(), r.job) for r in caplog.records] == [
+        (
+            "WARNING",
+            "Schedule 'test.record': queue 'hihg' is not a configured django-rq queue "
+            "(django_rq is not installed or RQ_QUEUES has no such queue): its runs "
+            "will run inline in the scheduler process.",
+            "test.record",
+        )
+    ]
+
+
+def test_schedule__a_configured_queue_or_none_logs_nothing(
+    service, calls, settings, caplog
+):
+    import logging
+
+    settings.RQ_QUEUES = {"default": {"URL": "redis://127.0.0.1:6379/0"}}
+    with caplog.at_level(logging.WARNING, logger="django_togo_scheduler"):
+        service.schedule("test.record", "@daily", queue="default")
+        service.schedule("test.record", "@hourly")
+
+    assert caplog.records == []
+
+
 def test_unknown_job_is_a_lookup_error_and_invalid_spec_a_value_error():
     assert issubclass(UnknownJob, LookupError)
     assert issubclass(InvalidSpec, ValueError)
