@@ -86,7 +86,8 @@ def upsert_schedule(
     """Create or update the schedule ``name``, keeping ``paused`` as it is.
 
     ``next_run_at`` is recomputed only when the spec or zone changed: a
-    re-declared, unchanged schedule keeps its pending slot.
+    re-declared, unchanged schedule keeps its pending slot. An orphaned
+    schedule (see :mod:`~django_togo_scheduler.declared`) is one no more.
     """
     spec = validate_spec(spec)
     fields = normalise_options(name, options)
@@ -96,6 +97,13 @@ def upsert_schedule(
             job = ScheduledJob(name=name)
         fields["declared"] = declared
         fields["source"] = source
+        if job.orphaned_at is not None:
+            logger.info(
+                "Schedule %r is defined again; no longer orphaned.",
+                name,
+                extra={"job": name},
+            )
+        fields["orphaned_at"] = None
         moved = (
             job._state.adding or job.spec != spec or job.timezone != fields["timezone"]
         )
