@@ -26,9 +26,9 @@ from .registry import registry
 logger = logging.getLogger(__name__)
 
 SYNC_ATTEMPTS = 3  # a sync losing a race with another starting scheduler retries
-# How long an orphaned schedule is kept before the loop's hourly prune removes it:
-# longer than any rollout, short enough that a removed declaration does not
-# linger (``scheduler prune --orphans`` removes them at once).
+#: How long an orphaned schedule is kept before the schedulers' hourly prune
+#: removes it: longer than any rollout, short enough that a removed declaration
+#: does not linger (``scheduler prune --orphans`` removes them at once).
 ORPHAN_GRACE = timedelta(days=7)
 
 
