@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import IntegrityError
+from django.db.models import QuerySet
 
 from .conf import app_settings
 from .exceptions import ImproperlyConfiguredSchedule, TogoSchedulerError
@@ -157,26 +158,20 @@ def prune_orphans(now: datetime, older_than: timedelta | None = None) -> list[st
     Their run history stays. An orphan this process declares is not deleted: it
     is declared here again, and its mark is cleared, as a sync would.
     """
+    orphans = ScheduledJob.objects.filter(declared=True, orphaned_at__isnull=False)
+    if not orphans.exists():  # the usual case: one read, no write lock
+        return []
     mine = set(declared_schedules())
+    cutoff = None if older_than is None else now - older_than
     with write_transaction(ScheduledJob):
-        orphans = ScheduledJob.objects.select_for_update().filter(
-            declared=True, orphaned_at__isnull=False
-        )
-        found = {
-            name: orphaned_at
-            for name, orphaned_at in orphans.order_by().values_list(
-                "name", "orphaned_at"
-            )
-            if orphaned_at is not None  # the filter's; for the type checker
-        }
+        found = _orphaned_since(orphans.select_for_update())
         adopted = sorted(found.keys() & mine)
         if adopted:
             orphans.filter(name__in=adopted).update(orphaned_at=None)
-        cutoff = None if older_than is None else now - older_than
         names = sorted(
             name
-            for name, orphaned_at in found.items()
-            if name not in mine and (cutoff is None or orphaned_at <= cutoff)
+            for name, since in found.items()
+            if name not in mine and (cutoff is None or since <= cutoff)
         )
         if names:
             orphans.filter(name__in=names).delete()
@@ -195,6 +190,12 @@ def prune_orphans(now: datetime, older_than: timedelta | None = None) -> list[st
             extra={"job": name},
         )
     return names
+
+
+def _orphaned_since(orphans: QuerySet[ScheduledJob]) -> dict[str, datetime]:
+    rows = orphans.order_by().values_list("name", "orphaned_at")
+    # orphaned_at is never null here (the filter's); this is for the type checker.
+    return {name: since for name, since in rows if since is not None}
 
 
 def _days(delta: timedelta) -> str:
