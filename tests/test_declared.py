@@ -590,6 +590,21 @@ def test_prune_orphans__grace_keeps_recent_ones_and_readopts_declared_ones(
 
 
 @pytest.mark.django_db
+def test_prune_orphans__an_orphan_declared_here_is_readopted_not_removed(
+    registry, settings, now
+):
+    # An old process marked it; this one declares it (and has not restarted).
+    settings.TOGO_SCHEDULER = {"QUEUE": None, "SCHEDULE": {"testapp.noop": "@daily"}}
+    ScheduledJob.objects.create(
+        name="testapp.noop", spec="@daily", declared=True, orphaned_at=now
+    )
+
+    assert prune_orphans(now) == []
+    assert orphans() == {}
+    assert ScheduledJob.objects.get().name == "testapp.noop"
+
+
+@pytest.mark.django_db
 def test_loop__prunes_orphans_past_the_grace_at_start_and_hourly(
     registry, settings, now, monkeypatch, sync_dispatcher
 ):
