@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from django.apps import AppConfig
@@ -89,13 +89,31 @@ def _check_numbers() -> list[CheckMessage]:
     return errors
 
 
+def declarations(
+    entries: dict[str, tuple[str, dict[str, Any]]],
+) -> Iterator[tuple[str, str, str | None, dict[str, Any]]]:
+    """``(where, name, spec, options)`` of every declared schedule.
+
+    The ``SCHEDULE`` setting's entries, then the ``@job(...)`` declarations the
+    setting does not override (the sync uses the setting's).
+    """
+    from .registry import registry
+
+    for name, (spec, options) in entries.items():
+        yield f"SCHEDULE[{name!r}]", name, spec, options
+    for declared in registry.declarations():
+        if declared.name not in entries:
+            where = f"@job({declared.name!r})"
+            yield where, declared.name, declared.schedule, declared.options
+
+
 def check_schedule(
     app_configs: Sequence[AppConfig] | None,
     databases: Sequence[str] | None = None,
     **kwargs: Any,
 ) -> list[CheckMessage]:
-    """E002: a ``SCHEDULE`` entry of the wrong shape or with an invalid spec or option;
-    E003: a ``SCHEDULE`` entry naming no registered job."""
+    """E002: a declared schedule (``SCHEDULE`` entry or ``@job``) of the wrong shape
+    or with an invalid spec or option; E003: a ``SCHEDULE`` entry naming no registered job."""
     from .declared import describe_error, setting_entries
     from .registry import registry
     from .service import normalise_options
@@ -108,39 +126,22 @@ def check_schedule(
     except TogoSchedulerError as exc:
         return [Error(str(exc), id="django_togo_scheduler.E002")]
     errors: list[CheckMessage] = []
-    for name, (spec, options) in entries.items():
+    for where, name, spec, options in declarations(entries):
         try:
-            validate_spec(spec)
+            if spec is not None:  # a @job with options and no schedule has none
+                validate_spec(spec)
             normalise_options(name, options)
         except (TogoSchedulerError, ValueError) as exc:
             errors.append(
-                Error(
-                    describe_error(f"SCHEDULE[{name!r}]", name, exc),
-                    id="django_togo_scheduler.E002",
-                )
+                Error(describe_error(where, name, exc), id="django_togo_scheduler.E002")
             )
-        if not registry.is_registered(name):
+        if name in entries and not registry.is_registered(name):
             errors.append(
                 Error(
                     f"SCHEDULE[{name!r}] names no registered job.",
                     hint="Register a handler with @job or register(), in a module "
                     "AUTODISCOVER imports (default: <app>/jobs.py).",
                     id="django_togo_scheduler.E003",
-                )
-            )
-    # A decorator's spec and option names are checked when it registers; the
-    # option values only here (and when runscheduler syncs them).
-    for declared in registry.declared():
-        if declared.name in entries:
-            continue
-        try:
-            normalise_options(declared.name, declared.options)
-        except (TogoSchedulerError, ValueError) as exc:
-            where = f"@job({declared.name!r})"
-            errors.append(
-                Error(
-                    describe_error(where, declared.name, exc),
-                    id="django_togo_scheduler.E002",
                 )
             )
     return errors
@@ -151,19 +152,46 @@ def check_queue(
     databases: Sequence[str] | None = None,
     **kwargs: Any,
 ) -> list[CheckMessage]:
-    """W001: ``QUEUE`` was set to a name that no django-rq queue has: jobs run inline."""
+    """W001: ``QUEUE`` was set to a name that no django-rq queue has: jobs run inline;
+    W002: the same for the ``queue`` option of a declared schedule."""
     from .dispatch import rq_queue_configured
 
     if not _is_dict():
         return []
+    warnings = _check_schedule_queues()
     name = app_settings.QUEUE
     if "QUEUE" not in app_settings.user_keys or not name or rq_queue_configured(name):
-        return []
+        return warnings
     return [
         Warning(
             f"TOGO_SCHEDULER['QUEUE'] is {name!r}, but django_rq is not installed or "
             "RQ_QUEUES has no such queue: jobs will run inline in the scheduler process.",
             hint="Add the queue to RQ_QUEUES, or set QUEUE to None to run jobs inline on purpose.",
             id="django_togo_scheduler.W001",
+        ),
+        *warnings,
+    ]
+
+
+def _check_schedule_queues() -> list[CheckMessage]:
+    from .declared import setting_entries
+    from .dispatch import rq_queue_configured
+
+    try:
+        entries = setting_entries(app_settings.SCHEDULE)
+    except TogoSchedulerError:
+        return []  # E002 says so
+    return [
+        Warning(
+            f"{where}: queue {queue!r} is not a configured django-rq queue "
+            "(django_rq is not installed or RQ_QUEUES has no such queue): its runs "
+            "will run inline in the scheduler process.",
+            hint="Add the queue to RQ_QUEUES, or drop the queue option to use QUEUE.",
+            id="django_togo_scheduler.W002",
         )
+        for where, _, spec, options in declarations(entries)
+        if spec is not None  # options without a schedule are not used
+        and isinstance(queue := options.get("queue"), str)
+        and queue
+        and not rq_queue_configured(queue)
     ]

@@ -11,7 +11,7 @@ from django.db import DatabaseError, connection
 
 from . import clock, engine
 from .conf import app_settings
-from .declared import sync_declared
+from .declared import ORPHAN_GRACE, prune_orphans, sync_declared
 from .dispatch.base import Dispatcher
 from .models import ScheduledJob
 from .processes import ProcessHeartbeat
@@ -154,13 +154,17 @@ class SchedulerLoop:
             self.service.wait(sleep)
 
     def _maybe_prune(self, now: datetime) -> None:
-        retention = app_settings.RUN_RETENTION
-        if not retention or (self._last_prune and now - self._last_prune < PRUNE_EVERY):
+        # Hourly: runs finished more than RUN_RETENTION ago, and schedules
+        # orphaned more than ORPHAN_GRACE ago (prune_orphans logs each one).
+        if self._last_prune and now - self._last_prune < PRUNE_EVERY:
             return
         self._last_prune = now
-        deleted = engine.prune(now, parse_duration(retention))
-        if deleted:
-            logger.info("Pruned %d run(s) older than %s.", deleted, retention)
+        retention = app_settings.RUN_RETENTION
+        if retention:
+            deleted = engine.prune(now, parse_duration(retention))
+            if deleted:
+                logger.info("Pruned %d run(s) older than %s.", deleted, retention)
+        prune_orphans(now, ORPHAN_GRACE)
 
     _last_overdue_check: datetime | None = None
 

@@ -6,8 +6,8 @@ app's jobs module; importing this module registers nothing.
 
 from __future__ import annotations
 
+import contextlib
 import functools
-import inspect
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, overload
@@ -15,8 +15,8 @@ from typing import Any, TypeVar, overload
 from django.utils.module_loading import autodiscover_modules
 
 from .exceptions import AlreadyRegistered, UnknownJob
+from .handlers import Handler, check_handler, handler_shape
 
-Handler = Callable[..., Any]
 F = TypeVar("F", bound=Handler)
 
 MAX_NAME_LENGTH = 200  # characters, as ScheduledJob.name and Run.job store
@@ -36,15 +36,12 @@ class JobSpec:
 
     @functools.cached_property  # read for every run a worker executes
     def takes_context(self) -> bool:
-        """Whether the handler accepts the RunContext argument."""
-        try:
-            params = inspect.signature(self.func).parameters.values()
-        except (TypeError, ValueError):  # builtins without a signature
-            return True
-        return any(
-            p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.VAR_POSITIONAL)
-            for p in params
-        )
+        """Whether the handler is called with the RunContext (else with nothing).
+
+        It is when it has a parameter that can take an argument by position;
+        a callable without a signature (some builtins) is assumed to.
+        """
+        return handler_shape(self.func)[0]
 
 
 def _check_name(name: object) -> None:
@@ -97,7 +94,9 @@ class Registry:
 
         Another function under a taken name raises ``AlreadyRegistered``; the
         same function registered again without a schedule keeps the schedule
-        declared before. ``get(name)`` returns the resulting JobSpec.
+        declared before. ``get(name)`` returns the resulting JobSpec. A
+        ``func`` that cannot be called with one argument (the RunContext) or
+        none raises ``TypeError``.
         """
         # The common case (a valid name) costs no call; _check_name says why not.
         if (
@@ -106,8 +105,7 @@ class Registry:
             or name.isspace()
         ):
             _check_name(name)
-        if not callable(func):
-            raise TypeError(f"Job {name!r}: handler {func!r} is not callable.")
+        check_handler(name, func)
         if schedule is None and not options:
             existing = self._handlers.get(name)
             if existing is None:
@@ -129,14 +127,15 @@ class Registry:
         options: dict[str, Any],
     ) -> None:
         if schedule is not None:
+            from .exceptions import InvalidSpec
             from .specs import validate_spec
 
-            schedule = validate_spec(schedule)
-        unknown = set(options) - SCHEDULE_OPTIONS
-        if unknown:
-            raise ValueError(
-                f"Job {name!r}: unknown schedule options {sorted(unknown)}."
-            )
+            # An invalid spec or option is kept as written, not raised: raised
+            # here, at import in AppConfig.ready, it would be a traceback from
+            # every manage.py command. check_schedule reports it (E002) and
+            # runscheduler's sync refuses it, both saying where it is declared.
+            with contextlib.suppress(InvalidSpec):
+                schedule = validate_spec(schedule)
         existing = self._handlers.get(name)
         if existing is not None:
             self._check_same(name, existing, func)
@@ -182,8 +181,18 @@ class Registry:
         return sorted(self._handlers)
 
     def declared(self) -> list[JobSpec]:
-        """Jobs whose code declares a schedule, sorted by name."""
-        return [spec for _, spec in sorted(self._specs.items()) if spec.schedule]
+        """Jobs whose code declares a schedule, sorted by name.
+
+        The schedule and options are as declared: ``check_schedule`` and the
+        sync validate them.
+        """
+        return [
+            spec for _, spec in sorted(self._specs.items()) if spec.schedule is not None
+        ]
+
+    def declarations(self) -> list[JobSpec]:
+        """Jobs registered with a schedule or schedule options, sorted by name."""
+        return [spec for _, spec in sorted(self._specs.items())]
 
     def clear(self) -> None:
         """Forget every handler."""
@@ -212,7 +221,9 @@ def register(name: str, fn: Handler) -> None:
 
     Another function under a name already taken raises ``ValueError``
     (:class:`~django_togo_scheduler.exceptions.AlreadyRegistered`); the same
-    function again is a no-op.
+    function again is a no-op. ``fn`` is called with the RunContext, or with
+    nothing if it has no positional parameter; one that cannot be called so
+    (``def f(a, b)``, a required keyword-only parameter) raises ``TypeError``.
     """
     registry.register(name, fn)
 
@@ -239,8 +250,10 @@ def job(
 
     ``name`` defaults to ``module.qualname``. The declared schedule (and options
     such as ``timezone``, ``queue``, ``timeout``, ``catchup``) is synced into the
-    database when ``runscheduler`` starts. ``@job`` without parentheses works as
-    ``@job()``.
+    database when ``runscheduler`` starts. An invalid spec or option does not
+    raise here: it is a system check error (``django_togo_scheduler.E002``),
+    and ``runscheduler`` refuses to sync it. ``@job`` without parentheses works
+    as ``@job()``.
     """
     if callable(name):
         # @job without parentheses: the function itself came in as the name.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import logging
 import threading
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -13,7 +14,7 @@ from . import clock, engine, outbox
 from .conf import app_settings
 from .dispatch.base import Dispatcher
 from .engine import EngineState
-from .exceptions import InvalidSpec
+from .exceptions import InvalidSpec, UnknownJob
 from .locking import write_transaction
 from .models import Catchup, Run, ScheduledJob
 from .recording import SKIP_REASON
@@ -23,6 +24,8 @@ from .specs import get_timezone, parse_duration, parse_spec, validate_spec
 
 if TYPE_CHECKING:
     from .dispatch import RoutingDispatcher
+
+logger = logging.getLogger(__name__)
 
 MAX_TIMEOUT = 365 * 24 * 3600  # seconds: a year, well inside the column's range
 
@@ -83,7 +86,8 @@ def upsert_schedule(
     """Create or update the schedule ``name``, keeping ``paused`` as it is.
 
     ``next_run_at`` is recomputed only when the spec or zone changed: a
-    re-declared, unchanged schedule keeps its pending slot.
+    re-declared, unchanged schedule keeps its pending slot. An orphaned
+    schedule (see :mod:`~django_togo_scheduler.declared`) is one no more.
     """
     spec = validate_spec(spec)
     fields = normalise_options(name, options)
@@ -93,6 +97,13 @@ def upsert_schedule(
             job = ScheduledJob(name=name)
         fields["declared"] = declared
         fields["source"] = source
+        if job.orphaned_at is not None:
+            logger.info(
+                "Schedule %r is defined again; no longer orphaned.",
+                name,
+                extra={"job": name},
+            )
+        fields["orphaned_at"] = None
         moved = (
             job._state.adding or job.spec != spec or job.timezone != fields["timezone"]
         )
@@ -117,18 +128,34 @@ class Service:
         self.state = EngineState()
 
     def schedule(self, name: str, spec: str, **options: Any) -> ScheduledJob:
-        """Add or replace the schedule of registered job ``name``."""
+        """Add or replace the schedule of registered job ``name``.
+
+        A ``queue`` that no django-rq queue has is accepted (it may be
+        configured later) and logged at WARNING: its runs go inline.
+        """
+        from .dispatch import rq_queue_configured
+
         registry.get(name)  # UnknownJob
         if not isinstance(spec, str):
             raise InvalidSpec(f"{spec!r}: a spec must be a string.")
-        return upsert_schedule(name, spec, options, clock.now())
+        job = upsert_schedule(name, spec, options, clock.now())
+        if job.queue and not rq_queue_configured(job.queue):
+            logger.warning(
+                "Schedule %r: queue %r is not a configured django-rq queue "
+                "(django_rq is not installed or RQ_QUEUES has no such queue): its "
+                "runs will run inline in the scheduler process.",
+                name,
+                job.queue,
+                extra={"job": name},
+            )
+        return job
 
     def unschedule(self, name: str) -> None:
         """Remove the schedule; the handler and the run history stay."""
         ScheduledJob.objects.filter(name=name).delete()
 
     def pause(self, name: str, reason: str | None = None, *, by: str = "") -> None:
-        """Stop firing ``name`` until resumed; ``LookupError`` when unscheduled.
+        """Stop firing ``name`` until resumed; ``UnknownJob`` when unscheduled.
 
         ``reason`` and ``by`` (who paused it) are kept with the time of the pause.
         """
@@ -141,15 +168,18 @@ class Service:
             updated_at=now,
         )
         if not updated:
-            raise LookupError(f"There is no schedule named {name!r}.")
+            raise UnknownJob(f"There is no schedule named {name!r}.")
 
     def resume(self, name: str) -> None:
-        """Fire ``name`` again from its next slot; missed slots are not replayed."""
+        """Fire ``name`` again from its next slot; missed slots are not replayed.
+
+        ``UnknownJob`` when there is no schedule named ``name``.
+        """
         now = clock.now()
         with write_transaction(ScheduledJob):
             job = ScheduledJob.objects.select_for_update().filter(name=name).first()
             if job is None:
-                raise LookupError(f"There is no schedule named {name!r}.")
+                raise UnknownJob(f"There is no schedule named {name!r}.")
             if job.paused:
                 job.paused = False
                 job.paused_reason = job.paused_by = ""
@@ -202,7 +232,11 @@ class Service:
         return list(ScheduledJob.objects.order_by("name"))
 
     def runs(self, job: str | None = None, status: str | None = None) -> QuerySet[Run]:
-        """Run history, newest first."""
+        """Run history, newest first; ``ValueError`` for an unknown ``status``."""
+        if status is not None and status not in Run.Status.values:
+            raise ValueError(
+                f"Unknown run status {status!r}; one of {', '.join(Run.Status.values)}."
+            )
         queryset = Run.objects.order_by("-id")
         if job is not None:
             queryset = queryset.filter(job=job)

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from io import StringIO
+from pathlib import Path
 
 import pytest
 from django.core.checks import Error, Warning
@@ -229,9 +233,35 @@ def test_check_schedule__e002_bad_option_value_in_a_decorator(settings, registry
     ]
 
 
+@pytest.mark.parametrize(
+    ("schedule", "options", "message"),
+    [
+        ("every day", {}, error_of(validate_spec, "every day")),
+        ("0 0 30 2 *", {}, error_of(validate_spec, "0 0 30 2 *")),
+        ("", {}, error_of(validate_spec, "")),
+        ("@daily", {"timezone": "Moon/Base"}, error_of(get_timezone, "Moon/Base")),
+        ("@daily", {"colour": "red"}, "unknown options ['colour']."),
+        (None, {"colour": "red"}, "unknown options ['colour']."),
+    ],
+)
+def test_check_schedule__e002_a_decorators_spec_zone_or_options(
+    settings, registry, schedule, options, message
+):
+    # Recorded at import without raising; reported here, saying where.
+    settings.TOGO_SCHEDULER = {}
+    job("togo.code", schedule=schedule, **options)(lambda ctx: None)
+
+    assert check_schedule(None) == [
+        Error(f"@job('togo.code'): {message}", id="django_togo_scheduler.E002")
+    ]
+
+
 def test_check_schedule__the_setting_overrides_a_bad_decorator(settings, registry):
     job("togo.code", schedule="@daily", catchup="everything")(lambda ctx: None)
-    settings.TOGO_SCHEDULER = {"SCHEDULE": {"togo.code": "@hourly"}}
+    job("togo.spec", schedule="every day")(lambda ctx: None)
+    settings.TOGO_SCHEDULER = {
+        "SCHEDULE": {"togo.code": "@hourly", "togo.spec": "@daily"}
+    }
 
     assert check_schedule(None) == []
 
@@ -331,6 +361,73 @@ def test_check_queue__no_w001(settings, togo, queues):
     assert check_queue(None) == []
 
 
+# W002
+
+
+def w002(where, queue):
+    return Warning(
+        f"{where}: queue {queue!r} is not a configured django-rq queue (django_rq is "
+        "not installed or RQ_QUEUES has no such queue): its runs will run inline in "
+        "the scheduler process.",
+        hint="Add the queue to RQ_QUEUES, or drop the queue option to use QUEUE.",
+        id="django_togo_scheduler.W002",
+    )
+
+
+def test_check_queue__w002_a_declared_schedules_queue_is_not_configured(
+    settings, registry
+):
+    settings.RQ_QUEUES = {"default": {"URL": "redis://127.0.0.1:6379/0"}}
+    job("togo.code", schedule="@daily", queue="hihg")(lambda ctx: None)
+    job("togo.fine", schedule="@daily", queue="default")(lambda ctx: None)
+    job("togo.unscheduled", queue="nope")(lambda ctx: None)  # no schedule: unused
+    settings.TOGO_SCHEDULER = {
+        "SCHEDULE": {
+            "testapp.noop": {"spec": "@daily", "queue": "low"},
+            "testapp.fails": {"spec": "@daily", "queue": "default"},
+            "testapp.slow": "@daily",
+        }
+    }
+
+    assert check_queue(None) == [
+        w002("SCHEDULE['testapp.noop']", "low"),
+        w002("@job('togo.code')", "hihg"),
+    ]
+
+
+def test_check_queue__w002_when_django_rq_is_not_installed_and_beside_w001(
+    settings, monkeypatch
+):
+    from django.apps import apps
+
+    settings.RQ_QUEUES = {"default": {"URL": "redis://127.0.0.1:6379/0"}}
+    settings.TOGO_SCHEDULER = {
+        "QUEUE": "default",
+        "SCHEDULE": {"testapp.noop": {"spec": "@daily", "queue": "default"}},
+    }
+    monkeypatch.setattr(apps, "is_installed", lambda name: name != "django_rq")
+
+    assert [(w.id, w.msg[:26]) for w in check_queue(None)] == [
+        ("django_togo_scheduler.W001", "TOGO_SCHEDULER['QUEUE'] is"),
+        ("django_togo_scheduler.W002", "SCHEDULE['testapp.noop']: "),
+    ]
+
+
+def test_check_queue__w002_not_for_a_setting_that_overrides_the_decorator(
+    settings, registry
+):
+    job("togo.code", schedule="@daily", queue="nope")(lambda ctx: None)
+    settings.TOGO_SCHEDULER = {"SCHEDULE": {"togo.code": "@hourly"}}
+
+    assert check_queue(None) == []
+
+
+def test_check_queue__a_malformed_schedule_setting_is_left_to_e002(settings):
+    settings.TOGO_SCHEDULER = {"SCHEDULE": ["testapp.noop"]}
+
+    assert check_queue(None) == []
+
+
 # through manage.py check
 
 
@@ -371,3 +468,30 @@ def test_check_command__warning_does_not_fail(settings):
     call_command("check", stdout=out, stderr=err)
 
     assert "django_togo_scheduler.W001" in err.getvalue() + out.getvalue()
+
+
+def manage(*args):
+    """``python -m django *args`` with the settings of ``tests.badjobs`` (a real process)."""
+    root = Path(__file__).resolve().parent.parent
+    return subprocess.run(
+        [sys.executable, "-m", "django", *args, "--settings", "tests.settings_badjobs"],
+        cwd=root,
+        env={**os.environ, "TOGO_TEST_DB": "sqlite", "PYTHONPATH": str(root)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+@pytest.mark.slow
+def test_check_command__a_bad_spec_or_zone_in_a_jobs_module_is_e002_not_a_traceback():
+    result = manage("check")
+
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert result.stderr.splitlines()[3:5] == [
+        "?: (django_togo_scheduler.E002) @job('badjobs.typo'): "
+        + error_of(validate_spec, "0 25 * * *"),
+        "?: (django_togo_scheduler.E002) @job('badjobs.zone'): "
+        + error_of(get_timezone, "Moon/Base"),
+    ]

@@ -42,12 +42,20 @@ def scheduler(*args):
 
 
 def scheduler_fails(*args):
-    """Run a command that must exit 2; return (stdout, stderr)."""
+    """Run a command that must fail with bad input; return (stdout, the message).
+
+    It raises ``CommandError`` with ``returncode`` 2 and a one-line message,
+    which Django prints on stderr as ``CommandError: <message>`` (nothing else
+    is written there).
+    """
     out, err = StringIO(), StringIO()
-    with pytest.raises(SystemExit) as excinfo:
+    with pytest.raises(CommandError) as excinfo:
         call_command("scheduler", *args, stdout=out, stderr=err)
-    assert excinfo.value.code == 2
-    return out.getvalue(), err.getvalue()
+    assert excinfo.value.returncode == 2
+    assert err.getvalue() == ""
+    message = str(excinfo.value)
+    assert "\n" not in message
+    return out.getvalue(), f"{message}\n"
 
 
 # list
@@ -76,10 +84,87 @@ def test_list__table_with_zone_state_next_run_and_last_status(clock_at, service,
     assert out == (
         "NAME          SPEC         TIMEZONE       STATE               NEXT RUN                   LAST\n"
         "ghost.job     @hourly      UTC            active, NO HANDLER  2026-11-27T13:00:00+00:00  failed\n"
-        "test.record   0 7 * * 1    Europe/Berlin  paused              2026-11-30T07:00:00+01:00  -\n"
+        "test.record   0 7 * * 1    Europe/Berlin  paused              -                          -\n"
         "testapp.noop  */5 * * * *  UTC            active              2026-11-27T12:05:00+00:00  done\n"
     )
     assert err == ""
+
+
+@pytest.mark.django_db
+def test_list__pause_reasons_orphans_and_no_next_run_while_paused(
+    clock_at, service, calls
+):
+    service.schedule("testapp.noop", "@hourly")
+    service.schedule("testapp.slow", "@hourly")
+    service.schedule("test.record", "@daily")
+    service.pause("testapp.noop", reason="holiday\n  season", by="alice")
+    service.pause("testapp.slow", by="bob")
+    ScheduledJob.objects.filter(name="test.record").update(
+        declared=True, orphaned_at=clock_at - timedelta(hours=2)
+    )
+
+    out, err = scheduler("list")
+
+    assert out.splitlines() == [
+        "NAME          SPEC     TIMEZONE  STATE                                             NEXT RUN                   LAST",
+        "test.record   @daily   UTC       active, orphaned since 2026-11-27T10:00:00+00:00  2026-11-28T00:00:00+00:00  -",
+        "testapp.noop  @hourly  UTC       paused: holiday season (by alice)                 -                          -",
+        "testapp.slow  @hourly  UTC       paused (by bob)                                   -                          -",
+    ]
+    assert err == ""
+
+
+@pytest.mark.django_db
+def test_list__json_has_stable_keys_iso_times_and_nulls(clock_at, service, calls):
+    import json
+
+    service.schedule(
+        "test.record", "30 8 * * *", timezone="Asia/Tokyo", queue="low", timeout=60,
+        catchup="all", max_age="2d",
+    )  # fmt: skip
+    service.schedule("testapp.noop", "@hourly")
+    service.pause("testapp.noop", reason="holiday", by="alice")
+    ScheduledJob.objects.create(
+        name="ghost.job", spec="@hourly", declared=True, source="@job in old.jobs",
+        next_run_at=clock_at, orphaned_at=clock_at - timedelta(days=1),
+        overdue_since=clock_at - timedelta(minutes=5),
+    )  # fmt: skip
+    Run.objects.create(job="test.record", status="done")
+
+    out, err = scheduler("list", "--json")
+
+    base = {"paused": False, "paused_reason": None, "paused_by": None}
+    assert json.loads(out) == [
+        {
+            "name": "ghost.job", "spec": "@hourly", "timezone": "UTC", **base,
+            "paused_at": None, "next_run_at": "2026-11-27T12:00:00+00:00",
+            "last_status": None, "overdue_since": "2026-11-27T11:55:00+00:00",
+            "orphaned_at": "2026-11-26T12:00:00+00:00", "has_handler": False,
+            "declared": True, "source": "@job in old.jobs", "queue": None,
+            "timeout": None, "catchup": "latest", "max_age": None,
+        },
+        {
+            "name": "test.record", "spec": "30 8 * * *", "timezone": "Asia/Tokyo",
+            **base, "paused_at": None, "next_run_at": "2026-11-28T08:30:00+09:00",
+            "last_status": "done", "overdue_since": None, "orphaned_at": None,
+            "has_handler": True, "declared": False, "source": None, "queue": "low",
+            "timeout": 60, "catchup": "all", "max_age": "2d",
+        },
+        {
+            "name": "testapp.noop", "spec": "@hourly", "timezone": "UTC",
+            "paused": True, "paused_reason": "holiday", "paused_by": "alice",
+            "paused_at": "2026-11-27T12:00:00+00:00", "next_run_at": None,
+            "last_status": None, "overdue_since": None, "orphaned_at": None,
+            "has_handler": True, "declared": False, "source": None, "queue": None,
+            "timeout": None, "catchup": "latest", "max_age": None,
+        },
+    ]  # fmt: skip
+    assert err == ""
+
+
+@pytest.mark.django_db
+def test_list__json_of_no_schedules_is_an_empty_array():
+    assert scheduler("list", "--json") == ("[]\n", "")
 
 
 @pytest.mark.django_db
@@ -180,6 +265,37 @@ def test_runs__filters_and_limit(now, args, ids):
     assert [line.split()[0] for line in out.splitlines()[1:]] == ids
     if not ids:
         assert out == "No runs.\n"
+
+
+@pytest.mark.django_db
+def test_runs__json_newest_first_with_stable_keys(now, settings):
+    import json
+
+    settings.TOGO_SCHEDULER = {"QUEUE": None, "TIMEZONE": "Asia/Kolkata"}
+    make_runs(now)
+    Run.objects.update(created_at=now - timedelta(hours=1))
+    Run.objects.filter(pk=8).update(queue="low", worker="web-1:42")
+
+    out, err = scheduler("runs", "--json", "--limit", "2")
+
+    created = "2026-11-27T16:30:00+05:30"
+    assert json.loads(out) == [
+        {
+            "id": 12, "job": "testapp.noop", "status": "queued", "trigger": "catchup",
+            "scheduled_for": "2026-11-27T17:30:00+05:30", "created_at": created,
+            "started_at": None, "finished_at": None, "duration": None,
+            "queue": None, "worker": None, "error": None,
+        },
+        {
+            "id": 8, "job": "testapp.fails", "status": "failed", "trigger": "manual",
+            "scheduled_for": None, "created_at": created,
+            "started_at": "2026-11-27T17:29:00+05:30",
+            "finished_at": "2026-11-27T17:29:02+05:30", "duration": 2.0,
+            "queue": "low", "worker": "web-1:42", "error": TRACEBACK,
+        },
+    ]  # fmt: skip
+    assert err == ""
+    assert scheduler("runs", "--json", "--job", "nope") == ("[]\n", "")
 
 
 @pytest.mark.django_db
@@ -405,6 +521,112 @@ def test_prune__no_duration_at_all_exits_2(settings):
     assert Run.objects.count() == 1
 
 
+# prune --orphans
+
+
+def make_orphans(now, registry):
+    """Two orphaned schedules (one with runs), one this code declares, others."""
+    registry.register("test.declared_here", lambda: None, schedule="@daily")
+    ScheduledJob.objects.create(
+        name="old.report", spec="@daily", declared=True,
+        orphaned_at=now - timedelta(days=3),
+    )  # fmt: skip
+    ScheduledJob.objects.create(
+        name="old.sync", spec="@hourly", declared=True, paused=True,
+        orphaned_at=now - timedelta(hours=1),
+    )  # fmt: skip
+    # Orphaned by an older process whose code lacks it: declared here again.
+    ScheduledJob.objects.create(
+        name="test.declared_here", spec="@daily", declared=True,
+        orphaned_at=now - timedelta(days=30),
+    )  # fmt: skip
+    ScheduledJob.objects.create(name="testapp.noop", spec="@hourly", declared=True)
+    ScheduledJob.objects.create(name="testapp.slow", spec="@hourly")  # API-made
+    Run.objects.create(job="old.report", status="done", finished_at=now)
+
+
+@pytest.mark.django_db
+def test_prune__orphans_deletes_the_orphaned_schedules_and_keeps_their_runs(
+    clock_at, registry, settings
+):
+    settings.TOGO_SCHEDULER = {"QUEUE": None, "RUN_RETENTION": None}
+    make_orphans(clock_at, registry)
+
+    assert scheduler("prune", "--orphans") == (
+        "Deleted 2 orphaned schedule(s): old.report, old.sync. Their run history "
+        "stays.\n",
+        "",
+    )
+    assert list(
+        ScheduledJob.objects.order_by("name").values_list("name", "orphaned_at")
+    ) == [
+        ("test.declared_here", None),
+        ("testapp.noop", None),
+        ("testapp.slow", None),
+    ]
+    assert Run.objects.filter(job="old.report").count() == 1
+    assert scheduler("prune", "--orphans") == (
+        "Deleted 0 orphaned schedule(s).\n",
+        "",
+    )
+
+
+@pytest.mark.django_db
+def test_prune__orphans_older_than(clock_at, registry):
+    make_orphans(clock_at, registry)
+
+    assert scheduler("prune", "--orphans", "--older-than", "2d") == (
+        "Deleted 1 orphaned schedule(s) orphaned more than 2d ago: old.report. "
+        "Their run history stays.\n",
+        "",
+    )
+    assert ScheduledJob.objects.filter(orphaned_at__isnull=False).get().name == (
+        "old.sync"
+    )
+    assert Run.objects.count() == 1  # runs are not pruned with --orphans
+
+
+# help texts
+
+
+# Subcommands other helpers of issue 12 own give their positional name a help
+# text as they rework them (A: trigger, B: explain).
+HELP_OWNED_ELSEWHERE = {("trigger", "name"), ("explain", "name")}
+
+
+def test_help__every_subcommand_and_option_has_a_help_text():
+    import argparse
+
+    from django_togo_scheduler.management.commands.scheduler import Command
+
+    parser = Command().create_parser("manage.py", "scheduler")
+    (subparsers,) = [
+        action
+        for action in parser._actions
+        if isinstance(action, argparse._SubParsersAction)
+    ]
+    lines = {action.dest: action.help for action in subparsers._choices_actions}
+    missing = []
+    for name, sub in subparsers.choices.items():
+        if not lines.get(name) or sub.description != lines[name]:
+            missing.append((name, "(help line and description)"))
+        missing.extend(
+            (name, action.dest)
+            for action in sub._actions
+            if not action.help or action.help == argparse.SUPPRESS
+        )
+
+    assert set(subparsers.choices) >= {
+        "list",
+        "runs",
+        "pause",
+        "resume",
+        "next",
+        "prune",
+    }
+    assert [m for m in missing if m not in HELP_OWNED_ELSEWHERE] == []
+
+
 # bad input
 
 
@@ -431,7 +653,7 @@ def test_prune__no_duration_at_all_exits_2(settings):
         ),
         (
             ("runs", "--status", "lost"),
-            "scheduler runs: unknown status 'lost'; one of queued, running, done, failed, skipped",
+            "scheduler runs: Unknown run status 'lost'; one of queued, running, done, failed, skipped.",
         ),
         (("runs", "--limit", "0"), "scheduler runs: --limit must be at least 1, not 0"),
     ],
@@ -473,7 +695,7 @@ def test_bad_input__changes_nothing():
             ["next", "bad spec"],
             2,
             "",
-            f"scheduler next: {error_of(validate_spec, 'bad spec')}\n",
+            f"CommandError: scheduler next: {error_of(validate_spec, 'bad spec')}\n",
         ),
         (["next", "@yearly", "--count", "2", "--timezone", "Asia/Tokyo"], 0, None, ""),
         (
@@ -512,6 +734,29 @@ def test_subprocess__exit_status_and_stderr(args, code, stdout, stderr):
             line.startswith("20") and line.endswith("-01-01T00:00:00+09:00")
             for line in lines
         )
+
+
+@pytest.mark.slow
+def test_subprocess__a_bad_spec_in_a_jobs_module_fails_cleanly():
+    # tests.badjobs declares "0 25 * * *": before, the import in
+    # AppConfig.ready raised, and every command printed a traceback.
+    result = subprocess.run(
+        [sys.executable, "-m", "django", "scheduler", "list"]
+        + ["--settings", "tests.settings_badjobs"],
+        cwd=ROOT,
+        env={**os.environ, "TOGO_TEST_DB": "sqlite", "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert (result.returncode, result.stdout) == (1, "")
+    assert "Traceback" not in result.stderr
+    assert result.stderr.startswith("SystemCheckError: System check identified")
+    assert (
+        "(django_togo_scheduler.E002) @job('badjobs.typo'): "
+        f"{error_of(validate_spec, '0 25 * * *')}\n" in result.stderr
+    )
 
 
 # overdue in list and status

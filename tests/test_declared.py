@@ -7,7 +7,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from django_togo_scheduler.declared import (
+    ORPHAN_GRACE,
     declared_schedules,
+    is_orphaned,
+    prune_orphans,
     setting_entries,
     sync_declared,
 )
@@ -21,6 +24,7 @@ from django_togo_scheduler.exceptions import (
 )
 from django_togo_scheduler.models import ScheduledJob
 from django_togo_scheduler.registry import job
+from django_togo_scheduler.service import Service
 from django_togo_scheduler.specs import get_timezone, parse_duration, validate_spec
 
 
@@ -376,6 +380,32 @@ def test_sync_declared__validates_everything_before_writing_anything(
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("schedule", "options", "error"),
+    [
+        ("0 25 * * *", {}, InvalidSpec),
+        ("@daily", {"timezone": "Moon/Base"}, InvalidTimezone),
+        ("@daily", {"colour": "red"}, ValueError),
+    ],
+)
+def test_sync_declared__refuses_a_bad_decorator_with_the_checks_message(
+    registry, settings, now, schedule, options, error
+):
+    from django_togo_scheduler.checks import check_schedule
+
+    settings.TOGO_SCHEDULER = {"SCHEDULE": {"testapp.noop": "@hourly"}}
+    job("togo.bad", schedule=schedule, **options)(lambda ctx: None)  # no raise
+    (check,) = check_schedule(None)
+
+    with pytest.raises(error) as excinfo:
+        sync_declared(now)
+
+    assert str(excinfo.value) == check.msg
+    assert check.msg.startswith("@job('togo.bad'): ")
+    assert not ScheduledJob.objects.exists()
+
+
+@pytest.mark.django_db
 def test_sync_declared__a_failed_write_rolls_back_the_others(
     declared, settings, now, monkeypatch
 ):
@@ -397,37 +427,210 @@ def test_sync_declared__a_failed_write_rolls_back_the_others(
     assert not ScheduledJob.objects.exists()
 
 
+# orphans: a declared schedule the syncing process does not declare
+
+
+def orphans():
+    return dict(
+        ScheduledJob.objects.filter(orphaned_at__isnull=False).values_list(
+            "name", "orphaned_at"
+        )
+    )
+
+
 @pytest.mark.django_db
-def test_sync_declared__a_removed_declaration_removes_its_schedule_only(
-    registry, settings
+def test_sync_declared__a_rolling_deploy_orphans_and_never_deletes(
+    registry, settings, now, caplog
 ):
-    from django_togo_scheduler.declared import sync_declared as sync
-    from django_togo_scheduler.models import Run, ScheduledJob
-    from django_togo_scheduler.service import Service
+    import logging
 
-    registry.register("test.kept", lambda: None)
-    registry.register("test.dropped", lambda: None)
-    registry.register("test.manual", lambda: None)
-    settings.TOGO_SCHEDULER = {
-        "QUEUE": None,
-        "SCHEDULE": {"test.kept": "* * * * *", "test.dropped": "@hourly"},
-    }
-    now = datetime.now(UTC)
-    sync(now)
-    Service().schedule("test.manual", "@daily")
-    Run.objects.create(job="test.dropped", status="done")
-    assert set(
-        ScheduledJob.objects.filter(declared=True).values_list("name", flat=True)
-    ) == {"test.kept", "test.dropped"}
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
 
-    settings.TOGO_SCHEDULER = {"QUEUE": None, "SCHEDULE": {"test.kept": "* * * * *"}}
-    sync(now)
+    from django_togo_scheduler.models import Run
 
+    settings.TOGO_SCHEDULER = {"QUEUE": None}
+    job("test.kept", schedule="@hourly")(lambda ctx: None)
+    job("test.new", schedule="*/5 * * * *")(lambda ctx: None)
+    Service().schedule("testapp.noop", "@daily")  # not declared: never touched
+    # The new code starts first; its schedule gets paused, and a run.
+    sync_declared(now)
+    Service().pause("test.new", reason="holiday", by="alice")
+    ScheduledJob.objects.filter(name="test.new").update(next_run_at=now)
+    Run.objects.create(job="test.new", status="done")
+    before = ScheduledJob.objects.values("spec", "paused", "paused_reason").get(
+        name="test.new"
+    )
+
+    # An old pod (code without test.new) restarts during the rollout.
+    spec = registry.get("test.new")
+    registry.unregister("test.new")
+    later = now + timedelta(minutes=3)
+    with (
+        caplog.at_level(logging.INFO, logger="django_togo_scheduler"),
+        CaptureQueriesContext(connection) as queries,
+    ):
+        sync_declared(later)
+
+    assert not [q for q in queries.captured_queries if q["sql"].startswith("DELETE")]
+    assert orphans() == {"test.new": later}
+    row = ScheduledJob.objects.get(name="test.new")
+    assert (
+        ScheduledJob.objects.values("spec", "paused", "paused_reason").get(
+            name="test.new"
+        )
+        == before
+    )
+    assert (row.paused_by, row.next_run_at, row.declared) == ("alice", now, True)
+    assert is_orphaned(row) and not is_orphaned(
+        ScheduledJob.objects.get(name="test.kept")
+    )
+    assert [(r.levelname, r.getMessage()) for r in caplog.records] == [
+        (
+            "WARNING",
+            "Declared schedule 'test.new' is not declared by this process's code; "
+            "marking it orphaned. It keeps its state and keeps firing wherever a "
+            "scheduler has its handler; it is removed by `scheduler prune --orphans`, "
+            "or after 7 days unless a scheduler declares it again.",
+        )
+    ]
+    # Another old pod: the first mark stays (and nothing is logged again).
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="django_togo_scheduler"):
+        sync_declared(later + timedelta(minutes=1))
+    assert orphans() == {"test.new": later} and caplog.records == []
+
+    # A new pod starts: declared again, no longer orphaned, its state kept.
+    registry.restore({**registry.snapshot(), "test.new": spec})
+    sync_declared(later + timedelta(minutes=5))
+
+    assert orphans() == {}
+    row = ScheduledJob.objects.get(name="test.new")
+    assert (row.paused, row.paused_reason, row.next_run_at) == (True, "holiday", now)
     assert sorted(ScheduledJob.objects.values_list("name", flat=True)) == [
         "test.kept",
-        "test.manual",
+        "test.new",
+        "testapp.noop",
     ]
-    assert Run.objects.filter(job="test.dropped").count() == 1
+    assert Run.objects.filter(job="test.new").count() == 1
+
+
+@pytest.mark.django_db
+def test_sync_declared__a_removed_setting_entry_is_orphaned_and_keeps_firing(
+    registry, settings, now, sync_dispatcher
+):
+    from django_togo_scheduler.models import Run
+
+    registry.register("test.dropped", lambda: None)
+    settings.TOGO_SCHEDULER = {"QUEUE": None, "SCHEDULE": {"test.dropped": "@hourly"}}
+    sync_declared(now)
+    settings.TOGO_SCHEDULER = {"QUEUE": None, "SCHEDULE": {}}
+    sync_declared(now)
+    assert orphans() == {"test.dropped": now}
+
+    # Its handler is registered here: the tick fires it like any schedule.
+    runs = Service().tick(now + timedelta(hours=1), dispatcher=sync_dispatcher)
+
+    assert [run.job for run in runs] == ["test.dropped"]
+    assert Run.objects.get(pk=runs[0].pk).status == "done"
+
+
+@pytest.mark.django_db
+def test_prune_orphans__grace_keeps_recent_ones_and_readopts_declared_ones(
+    registry, settings, now, caplog
+):
+    import logging
+
+    from django_togo_scheduler.models import Run
+
+    settings.TOGO_SCHEDULER = {"QUEUE": None}
+    job("test.here", schedule="@daily")(lambda ctx: None)
+    for name, age in [
+        ("old.gone", ORPHAN_GRACE + timedelta(seconds=1)),
+        ("old.edge", ORPHAN_GRACE),
+        ("old.recent", ORPHAN_GRACE - timedelta(seconds=1)),
+        ("test.here", ORPHAN_GRACE * 3),
+    ]:
+        ScheduledJob.objects.create(
+            name=name, spec="@daily", declared=True, orphaned_at=now - age
+        )
+    ScheduledJob.objects.create(name="api.made", spec="@daily")
+    Run.objects.create(job="old.gone", status="done")
+
+    with caplog.at_level(logging.INFO, logger="django_togo_scheduler"):
+        removed = prune_orphans(now, ORPHAN_GRACE)
+
+    assert removed == ["old.edge", "old.gone"]
+    assert orphans() == {"old.recent": now - ORPHAN_GRACE + timedelta(seconds=1)}
+    assert sorted(ScheduledJob.objects.values_list("name", flat=True)) == [
+        "api.made",
+        "old.recent",
+        "test.here",
+    ]
+    assert Run.objects.filter(job="old.gone").count() == 1
+    assert [(r.levelname, r.getMessage()) for r in caplog.records] == [
+        (
+            "INFO",
+            "Declared schedule 'test.here' is declared by this process; no longer "
+            "orphaned.",
+        ),
+        (
+            "WARNING",
+            "Removed the orphaned schedule 'old.edge' (orphaned since "
+            "2026-11-20T12:00:00+00:00); its run history stays.",
+        ),
+        (
+            "WARNING",
+            "Removed the orphaned schedule 'old.gone' (orphaned since "
+            "2026-11-20T11:59:59+00:00); its run history stays.",
+        ),
+    ]
+    assert prune_orphans(now) == ["old.recent"]  # no age: every orphan
+    assert prune_orphans(now) == []
+
+
+@pytest.mark.django_db
+def test_prune_orphans__an_orphan_declared_here_is_readopted_not_removed(
+    registry, settings, now
+):
+    # An old process marked it; this one declares it (and has not restarted).
+    settings.TOGO_SCHEDULER = {"QUEUE": None, "SCHEDULE": {"testapp.noop": "@daily"}}
+    ScheduledJob.objects.create(
+        name="testapp.noop", spec="@daily", declared=True, orphaned_at=now
+    )
+
+    assert prune_orphans(now) == []
+    assert orphans() == {}
+    assert ScheduledJob.objects.get().name == "testapp.noop"
+
+
+@pytest.mark.django_db
+def test_loop__prunes_orphans_past_the_grace_at_start_and_hourly(
+    registry, settings, now, monkeypatch, sync_dispatcher
+):
+    from django_togo_scheduler import loop as loop_module
+    from django_togo_scheduler.loop import SchedulerLoop
+
+    settings.TOGO_SCHEDULER = {"QUEUE": None, "RUN_RETENTION": None}
+    clock = [now]
+    monkeypatch.setattr(loop_module.clock, "now", lambda: clock[0])
+    for name, age in [("old.a", ORPHAN_GRACE), ("old.b", timedelta(days=6))]:
+        ScheduledJob.objects.create(
+            name=name, spec="@daily", declared=True, orphaned_at=now - age
+        )
+    loop = SchedulerLoop(Service(), sync_dispatcher)
+
+    loop.run_once()
+    assert sorted(ScheduledJob.objects.values_list("name", flat=True)) == ["old.b"]
+
+    # A day later old.b is past the grace, but the loop pruned 59 minutes ago.
+    clock[0] = now + timedelta(days=1)
+    loop._last_prune = clock[0] - loop_module.PRUNE_EVERY + timedelta(minutes=1)
+    loop.run_once()
+    assert ScheduledJob.objects.filter(name="old.b").exists()
+    clock[0] += timedelta(minutes=1)
+    loop.run_once()
+    assert not ScheduledJob.objects.exists()
 
 
 @pytest.mark.django_db

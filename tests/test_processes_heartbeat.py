@@ -6,7 +6,7 @@ from datetime import timedelta
 from io import StringIO
 
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 
 from django_togo_scheduler import clock
 from django_togo_scheduler.models import SchedulerProcess
@@ -105,6 +105,7 @@ def test_status__exits_one_when_no_scheduler_ticked_recently(monkeypatch, now):
 
 
 def test_status__bad_within_exits_two(capsys):
-    with pytest.raises(SystemExit) as info:
+    with pytest.raises(CommandError) as info:
         call_command("scheduler", "status", "--within", "soon")
-    assert info.value.code == 2
+    assert info.value.returncode == 2
+    assert str(info.value).startswith("scheduler status: 'soon' is not a duration")

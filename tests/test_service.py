@@ -90,6 +90,40 @@ def test_schedule__bad_input_raises_and_changes_nothing(
     assert not ScheduledJob.objects.exists()
 
 
+def test_schedule__a_queue_no_rq_queue_has_is_kept_and_logged(
+    service, calls, settings, caplog
+):
+    import logging
+
+    settings.RQ_QUEUES = {"default": {"URL": "redis://127.0.0.1:6379/0"}}
+    with caplog.at_level(logging.WARNING, logger="django_togo_scheduler"):
+        job = service.schedule("test.record", "@daily", queue="hihg")
+
+    assert job.queue == "hihg"
+    assert [(r.levelname, r.getMessage(), r.job) for r in caplog.records] == [
+        (
+            "WARNING",
+            "Schedule 'test.record': queue 'hihg' is not a configured django-rq queue "
+            "(django_rq is not installed or RQ_QUEUES has no such queue): its runs "
+            "will run inline in the scheduler process.",
+            "test.record",
+        )
+    ]
+
+
+def test_schedule__a_configured_queue_or_none_logs_nothing(
+    service, calls, settings, caplog
+):
+    import logging
+
+    settings.RQ_QUEUES = {"default": {"URL": "redis://127.0.0.1:6379/0"}}
+    with caplog.at_level(logging.WARNING, logger="django_togo_scheduler"):
+        service.schedule("test.record", "@daily", queue="default")
+        service.schedule("test.record", "@hourly")
+
+    assert caplog.records == []
+
+
 def test_unknown_job_is_a_lookup_error_and_invalid_spec_a_value_error():
     assert issubclass(UnknownJob, LookupError)
     assert issubclass(InvalidSpec, ValueError)
@@ -128,11 +162,20 @@ def test_pause_resume__resume_does_not_replay_missed_slots(
     )
 
 
-def test_pause_resume__lookup_error_when_absent(service):
-    with pytest.raises(LookupError):
-        service.pause("nope")
-    with pytest.raises(LookupError):
-        service.resume("nope")
+def test_pause_resume__unknown_job_when_absent(service, calls):
+    # A registered handler without a schedule is not a schedule either.
+    for name in ("nope", "test.record"):
+        with pytest.raises(UnknownJob) as paused:
+            service.pause(name)
+        with pytest.raises(UnknownJob) as resumed:
+            service.resume(name)
+
+        assert (
+            str(paused.value)
+            == str(resumed.value)
+            == (f"There is no schedule named {name!r}.")
+        )
+    assert not ScheduledJob.objects.exists()
 
 
 def test_trigger__runs_a_registered_job_without_schedule(
@@ -172,6 +215,25 @@ def test_jobs_and_runs__ordering_and_filters(service, calls, registry):
     assert list(service.runs(job="test.record")) == [c, a]
     assert list(service.runs(status="failed")) == [c, b]
     assert list(service.runs(job="test.record", status="failed")) == [c]
+
+
+@pytest.mark.parametrize("status", ["nope", "DONE", ""])
+def test_runs__unknown_status_raises_value_error_naming_the_statuses(service, status):
+    Run.objects.create(job="test.record", status="done")
+
+    with pytest.raises(ValueError) as excinfo:
+        service.runs(status=status)
+
+    assert str(excinfo.value) == (
+        f"Unknown run status {status!r}; one of queued, running, done, failed, skipped."
+    )
+
+
+def test_runs__history_of_an_unscheduled_job_stays_readable(service):
+    run = Run.objects.create(job="gone.job", status="done")
+
+    assert list(service.runs(job="gone.job")) == [run]
+    assert list(service.runs(job="never.ran")) == []
 
 
 def test_stop__wakes_a_waiting_loop(service):

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import json
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, tzinfo
 from typing import Any, Protocol
 
-from django.core.management.base import CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser, OutputWrapper
 
 from django_togo_scheduler.exceptions import InvalidTimezone
 from django_togo_scheduler.specs import get_timezone
@@ -18,6 +19,19 @@ class Subparsers(Protocol):
 
     def add_parser(self, name: str, **kwargs: Any) -> CommandParser:
         """A parser for subcommand ``name``."""
+
+
+class DescribedSubparsers:
+    """Subparsers whose ``help`` (the line in ``scheduler --help``) is also the
+    description ``scheduler <sub> --help`` starts with."""
+
+    def __init__(self, sub: Subparsers) -> None:
+        self._sub = sub
+
+    def add_parser(self, name: str, **kwargs: Any) -> CommandParser:
+        """A parser for subcommand ``name``, described by its help text."""
+        kwargs.setdefault("description", kwargs.get("help"))
+        return self._sub.add_parser(name, **kwargs)
 
 
 # A subcommand: gets the command's stdout and the parsed options, writes its output.
@@ -47,13 +61,63 @@ def shared_options() -> SubcommandParser:
     shared = SubcommandParser(add_help=False)
     suppress = argparse.SUPPRESS
     shared.add_argument(
-        "-v", "--verbosity", type=int, choices=[0, 1, 2, 3], default=suppress
+        "-v",
+        "--verbosity",
+        type=int,
+        choices=[0, 1, 2, 3],
+        default=suppress,
+        help="Verbosity level; 0=minimal output, 1=normal output, 2=verbose "
+        "output, 3=very verbose output",
     )
-    shared.add_argument("--settings", default=suppress)
-    shared.add_argument("--pythonpath", default=suppress)
-    for flag in ("--traceback", "--no-color", "--force-color", "--skip-checks"):
-        shared.add_argument(flag, action="store_true", default=suppress)
+    shared.add_argument(
+        "--settings",
+        default=suppress,
+        help='The Python path to a settings module, e.g. "myproject.settings.main". '
+        "If this isn't provided, the DJANGO_SETTINGS_MODULE environment variable "
+        "will be used.",
+    )
+    shared.add_argument(
+        "--pythonpath",
+        default=suppress,
+        help="A directory to add to the Python path, e.g. "
+        '"/home/djangoprojects/myproject".',
+    )
+    for flag, text in FLAGS.items():
+        shared.add_argument(flag, action="store_true", default=suppress, help=text)
     return shared
+
+
+# Django's flags every command takes, with Django's help texts.
+FLAGS = {
+    "--traceback": "Display a full stack trace on CommandError exceptions.",
+    "--no-color": "Don't colorize the command output.",
+    "--force-color": "Force colorization of the command output.",
+    "--skip-checks": "Skip system checks.",
+}
+
+
+def add_json_option(parser: CommandParser) -> None:
+    """``--json``: print a JSON array of objects instead of the table."""
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="Print a JSON array of objects instead of the table (keys: see the docs).",
+    )
+
+
+def write_json(out: OutputWrapper, data: Any) -> None:
+    """Write ``data`` as indented JSON (times as ISO 8601 strings: see :func:`iso`)."""
+    out.write(json.dumps(data, indent=2, ensure_ascii=False))
+
+
+def iso(value: datetime | None, tz: tzinfo) -> str | None:
+    """``value`` in ``tz`` as ISO 8601 with its offset, or None: for JSON output."""
+    return value.astimezone(tz).isoformat() if value is not None else None
+
+
+def text_or_none(value: str) -> str | None:
+    """``value``, or None for an empty string: for JSON output."""
+    return value or None
 
 
 def format_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> list[str]:

@@ -35,6 +35,16 @@ def rq_queue_configured(name: str) -> bool:
     return name in (getattr(settings, "RQ_QUEUES", None) or {})
 
 
+def configured_queues() -> list[str]:
+    """The django-rq queues runs can go to, sorted; empty without ``django_rq``."""
+    from django.apps import apps
+    from django.conf import settings
+
+    if not apps.is_installed("django_rq"):
+        return []
+    return sorted(getattr(settings, "RQ_QUEUES", None) or {})
+
+
 def _any_rq_queue() -> bool:
     from django.apps import apps
     from django.conf import settings

@@ -7,11 +7,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from django_togo_scheduler.cli import health, runs, schedules
 from django_togo_scheduler.cli.base import (
     BadInput,
+    DescribedSubparsers,
     Handler,
     SubcommandParser,
     shared_options,
@@ -26,8 +27,16 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        sub = parser.add_subparsers(
-            dest="action", required=True, parser_class=SubcommandParser
+        # Each subcommand's help line is also its --help's description.
+        sub = DescribedSubparsers(
+            parser.add_subparsers(
+                dest="action",
+                required=True,
+                parser_class=SubcommandParser,
+                title="subcommands",
+                metavar="SUBCOMMAND",
+                help="`scheduler SUBCOMMAND --help` describes each one.",
+            )
         )
         parents = [shared_options()]
         self.handlers: dict[str, Handler] = {}
@@ -41,8 +50,10 @@ class Command(BaseCommand):
             message = (
                 exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
             )
-            # One line, whatever the message: scripts read the first line of stderr.
-            self.stderr.write(
-                f"scheduler {action}: {' '.join(str(message).splitlines())}"
-            )
-            raise SystemExit(2) from None
+            # Bad input: exit status 2 and one line, whatever the message
+            # (scripts read the first line of stderr); Django prints it as
+            # "CommandError: scheduler <action>: ...".
+            raise CommandError(
+                f"scheduler {action}: {' '.join(str(message).splitlines())}",
+                returncode=2,
+            ) from exc
