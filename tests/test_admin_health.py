@@ -6,12 +6,15 @@ import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils.html import escape
 
 from django_togo_scheduler import clock
 from django_togo_scheduler.models import Run, ScheduledJob, SchedulerProcess
 from tests import test_admin as shared
+from tests.test_admin import staff
 
 pytestmark = pytest.mark.django_db
 
@@ -27,7 +30,9 @@ def fixed_clock(monkeypatch):
 
 
 JOBS = reverse("admin:django_togo_scheduler_scheduledjob_changelist")
+ADD_JOB = reverse("admin:django_togo_scheduler_scheduledjob_add")
 PROCESSES = reverse("admin:django_togo_scheduler_schedulerprocess_changelist")
+BANNER = '<div class="togo-banner" role="alert">'
 
 
 def change_url(job):
@@ -79,6 +84,60 @@ def test_change_form__explains_the_last_slot_line_by_line(admin_client):
     expected = explain("testapp.noop", now=NOW).lines()
     assert lines == [escape(line) for line in expected]
     assert any("skipped" in line for line in lines)
+
+
+# the "no live scheduler" banner
+
+
+@pytest.mark.parametrize("url", ["list", "change", "add"])
+def test_schedule_pages__say_when_no_scheduler_is_live(admin_client, url):
+    job = ScheduledJob.objects.create(name="testapp.noop", spec="@hourly")
+    process("web-2", ago=31)  # silent just past the 30 s of scheduler status
+    process("web-3", ago=1, stopped=True)
+    page = {"list": JOBS, "change": change_url(job), "add": ADD_JOB}[url]
+
+    html = admin_client.get(page).content.decode()
+
+    banner = html.split(BANNER)[1].split("</div>")[0]
+    assert "No scheduler is running: schedules are not firing." in banner
+    assert "ticked in the last 30 seconds" in banner
+    assert "<code>python manage.py runscheduler</code>" in banner
+    assert f'<a href="{PROCESSES}">Scheduler processes</a>' in banner
+
+
+@pytest.mark.parametrize("url", ["list", "change"])
+def test_schedule_pages__no_banner_with_a_live_scheduler(admin_client, url):
+    job = ScheduledJob.objects.create(name="testapp.noop", spec="@hourly")
+    process("web-1", ago=30)  # the boundary still counts as live
+    page = {"list": JOBS, "change": change_url(job)}[url]
+
+    response = admin_client.get(page)
+
+    assert response.status_code == 200
+    assert "togo-banner" not in response.content.decode()
+
+
+def test_schedule_list__the_banner_is_one_query_whatever_the_rows(admin_client):
+    for index in range(30):
+        ScheduledJob.objects.create(name=f"job.{index}", spec="@hourly")
+
+    with CaptureQueriesContext(connection) as queries:
+        html = admin_client.get(JOBS).content.decode()
+
+    table = SchedulerProcess._meta.db_table
+    assert BANNER in html
+    assert len([q for q in queries.captured_queries if table in q["sql"]]) == 1
+
+
+def test_schedule_list__no_link_to_the_processes_without_permission_to_see_them(
+    client, django_user_model
+):
+    staff(client, django_user_model, "view_scheduledjob")
+
+    html = client.get(JOBS).content.decode()
+
+    assert BANNER in html
+    assert PROCESSES not in html
 
 
 # the scheduler processes

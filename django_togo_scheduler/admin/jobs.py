@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import URLPattern, path, reverse
 from django.utils.html import conditional_escape, format_html, format_html_join
 from django.utils.safestring import SafeString
@@ -16,6 +16,7 @@ from django_togo_scheduler import clock
 from django_togo_scheduler.admin.actions import ScheduleActions
 from django_togo_scheduler.admin.filters import LastStatusFilter
 from django_togo_scheduler.admin.forms import ScheduledJobForm
+from django_togo_scheduler.admin.health import SchedulerHealth
 from django_togo_scheduler.admin.history import recent_runs
 from django_togo_scheduler.admin.job_columns import ScheduleColumns, orphan_text
 from django_togo_scheduler.admin.pagination import NoCountChangeList, NoCountPaginator
@@ -96,6 +97,24 @@ class ScheduledJobAdmin(ScheduleColumns, ScheduleActions):
 
     def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[Any]:
         return ScheduleChangeList
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        context = {"togo_health": SchedulerHealth(request, clock.now())}
+        return super().changelist_view(request, {**context, **(extra_context or {})})
+
+    def changeform_view(
+        self,
+        request: HttpRequest,
+        object_id: str | None = None,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        context = {"togo_health": SchedulerHealth(request, clock.now())}
+        return super().changeform_view(
+            request, object_id, form_url, {**context, **(extra_context or {})}
+        )
 
     def get_urls(self) -> list[URLPattern]:
         # Before the defaults: "<path:object_id>/" would take "preview/".

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from django.contrib import admin
@@ -14,6 +13,7 @@ from django.utils.translation import gettext_lazy
 
 from django_togo_scheduler import clock
 from django_togo_scheduler.admin import display
+from django_togo_scheduler.admin.health import LIVE_WITHIN
 from django_togo_scheduler.models import SchedulerProcess
 
 if TYPE_CHECKING:
@@ -21,8 +21,6 @@ if TYPE_CHECKING:
 else:  # ModelAdmin is not subscriptable at run time
     ProcessAdminBase = admin.ModelAdmin
 
-# A scheduler that ticked this recently is live: what ``scheduler status`` counts.
-LIVE_WITHIN = timedelta(seconds=30)
 _STATE_CSS = {"live": "togo-status-done", "silent": "togo-warning"}
 
 

@@ -1,0 +1,38 @@
+"""The "no live scheduler" banner of the schedule pages."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from functools import cached_property
+
+from django.http import HttpRequest
+from django.urls import reverse
+
+from django_togo_scheduler.processes import live_processes
+
+# A scheduler that ticked this recently is live: what ``scheduler status`` (its
+# ``--within`` default) and ``scheduler explain`` count.
+LIVE_WITHIN = timedelta(seconds=30)
+
+
+class SchedulerHealth:
+    """Whether a scheduler is live, asked once when a page first shows it.
+
+    The template reads ``down``; a page that is never rendered (an action's
+    redirect) runs no query, and a page runs one whatever its number of rows.
+    """
+
+    def __init__(self, request: HttpRequest, now: datetime) -> None:
+        self.now = now
+        self.within = int(LIVE_WITHIN.total_seconds())
+        user = request.user
+        self.processes_url = (
+            reverse("admin:django_togo_scheduler_schedulerprocess_changelist")
+            if user.has_perm("django_togo_scheduler.view_schedulerprocess")
+            else ""
+        )
+
+    @cached_property
+    def down(self) -> bool:
+        """True when no ``runscheduler`` ticked within LIVE_WITHIN and none is running."""
+        return not live_processes(self.now, LIVE_WITHIN)
