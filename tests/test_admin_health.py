@@ -12,6 +12,7 @@ from django.urls import reverse
 from django.utils.html import escape
 
 from django_togo_scheduler import clock
+from django_togo_scheduler.admin.health import queue_warning
 from django_togo_scheduler.models import Run, ScheduledJob, SchedulerProcess
 from tests import test_admin as shared
 from tests.test_admin import staff
@@ -177,3 +178,90 @@ def test_pagination__the_uncounted_pages_still_say_when_empty(admin_client):
     html = admin_client.get(JOBS).content.decode()
 
     assert "no scheduled jobs" in html
+
+
+# the queue of a schedule that RQ_QUEUES lacks
+
+
+@pytest.fixture
+def two_queues(settings):
+    settings.RQ_QUEUES = {
+        "default": {"URL": "redis://127.0.0.1:6379/0"},
+        "low": {"URL": "redis://127.0.0.1:6379/0"},
+    }
+
+
+def form_data(**fields):
+    data = {
+        "name": "testapp.noop", "spec": "@hourly", "timezone": "", "paused_reason": "",
+        "queue": "", "timeout": "", "catchup": "latest", "max_age": "",
+    }  # fmt: skip
+    data.update(fields)
+    return data
+
+
+def test_queue_warning__names_the_configured_queues_or_says_there_are_none(settings):
+    settings.RQ_QUEUES = {"low": {}, "default": {}}
+    assert queue_warning("default") == ""
+    assert queue_warning("") == ""
+    assert queue_warning("reports") == (
+        "No RQ_QUEUES entry is named 'reports', so this schedule's runs run inline "
+        "in the scheduler process, not on RQ. Configured queues: default, low."
+    )
+    settings.RQ_QUEUES = {}
+    assert queue_warning("reports").startswith(
+        "No RQ_QUEUES entry is named 'reports' (there is none, or django-rq is not "
+        "installed)"
+    )
+
+
+def test_change_form__warns_next_to_a_queue_rq_lacks_and_suggests_the_others(
+    admin_client, two_queues
+):
+    job = ScheduledJob.objects.create(name="testapp.noop", spec="@hourly", queue="rep")
+    good = ScheduledJob.objects.create(
+        name="testapp.fails", spec="@hourly", queue="low"
+    )
+
+    html = admin_client.get(change_url(job)).content.decode()
+
+    row = html.split('class="form-row field-queue"')[1].split('class="form-row')[0]
+    assert '<span class="togo-field-warning">No RQ_QUEUES entry is named' in row
+    assert "Configured queues: default, low." in row
+    assert 'list="togo-queues"' in row
+    assert re.findall(r'<option value="([^"]+)">', row) == ["default", "low"]
+    assert (
+        "togo-field-warning" not in admin_client.get(change_url(good)).content.decode()
+    )
+
+
+def test_change_form__a_queue_rq_lacks_saves_with_a_warning(admin_client, two_queues):
+    job = ScheduledJob.objects.create(name="testapp.noop", spec="@hourly")
+
+    def saved(queue):
+        response = admin_client.post(
+            change_url(job), form_data(queue=queue), follow=True
+        )
+        assert response.redirect_chain[0][1] == 302
+        return [(m.level_tag, str(m)) for m in response.context["messages"]]
+
+    reports = saved("reports")
+    assert ScheduledJob.objects.get().queue == "reports"
+    assert reports[0] == ("warning", queue_warning("reports"))
+    assert [level for level, _text in reports] == ["warning", "success"]
+
+    assert [level for level, _text in saved("low")] == ["success"]
+
+
+def test_change_form__the_warning_follows_the_queue_typed(admin_client, two_queues):
+    job = ScheduledJob.objects.create(name="testapp.noop", spec="@hourly", queue="low")
+
+    # Shown again with another field's error: the queue typed is warned about.
+    response = admin_client.post(
+        change_url(job), form_data(queue="reprots", spec="61 * * * *")
+    )
+
+    assert response.status_code == 200
+    assert (
+        "No RQ_QUEUES entry is named &#x27;reprots&#x27;" in response.content.decode()
+    )

@@ -1,13 +1,17 @@
-"""The "no live scheduler" banner of the schedule pages."""
+"""The "no live scheduler" banner of the schedule pages, and the queue warning of the form."""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 from functools import cached_property
 
+from django.apps import apps
+from django.conf import settings
 from django.http import HttpRequest
 from django.urls import reverse
+from django.utils.translation import gettext as _
 
+from django_togo_scheduler.dispatch import rq_queue_configured
 from django_togo_scheduler.processes import live_processes
 
 # A scheduler that ticked this recently is live: what ``scheduler status`` (its
@@ -36,3 +40,32 @@ class SchedulerHealth:
     def down(self) -> bool:
         """True when no ``runscheduler`` ticked within LIVE_WITHIN and none is running."""
         return not live_processes(self.now, LIVE_WITHIN)
+
+
+def configured_queues() -> list[str]:
+    """The queue names of ``RQ_QUEUES``, sorted; none without django-rq."""
+    if not apps.is_installed("django_rq"):
+        return []
+    return sorted(getattr(settings, "RQ_QUEUES", None) or {})
+
+
+def queue_warning(queue: str) -> str:
+    """Why runs sent to ``queue`` run inline, not on RQ; ``""`` when they go to RQ.
+
+    A schedule's queue that no ``RQ_QUEUES`` entry has is not an error (the
+    queue may be configured later), but its runs silently run in the
+    scheduler's inline pool meanwhile.
+    """
+    if not queue or rq_queue_configured(queue):
+        return ""
+    names = configured_queues()
+    if names:
+        return _(
+            "No RQ_QUEUES entry is named %(queue)r, so this schedule's runs run "
+            "inline in the scheduler process, not on RQ. Configured queues: "
+            "%(names)s."
+        ) % {"queue": queue, "names": ", ".join(names)}
+    return _(
+        "No RQ_QUEUES entry is named %(queue)r (there is none, or django-rq is not "
+        "installed), so this schedule's runs run inline in the scheduler process."
+    ) % {"queue": queue}

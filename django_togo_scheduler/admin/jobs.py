@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import URLPattern, path, reverse
 from django.utils.html import conditional_escape, format_html, format_html_join
@@ -16,7 +16,7 @@ from django_togo_scheduler import clock
 from django_togo_scheduler.admin.actions import ScheduleActions
 from django_togo_scheduler.admin.filters import LastStatusFilter
 from django_togo_scheduler.admin.forms import ScheduledJobForm
-from django_togo_scheduler.admin.health import SchedulerHealth
+from django_togo_scheduler.admin.health import SchedulerHealth, queue_warning
 from django_togo_scheduler.admin.history import recent_runs
 from django_togo_scheduler.admin.job_columns import ScheduleColumns, orphan_text
 from django_togo_scheduler.admin.pagination import NoCountChangeList, NoCountPaginator
@@ -176,3 +176,7 @@ class ScheduledJobAdmin(ScheduleColumns, ScheduleActions):
         elif "paused" in changed:
             obj.paused_by, obj.paused_at = str(request.user), now
         super().save_model(request, obj, form, change)
+        # Saved all the same: the queue may be configured later.
+        warning = queue_warning(obj.queue)
+        if warning:
+            self.message_user(request, warning, messages.WARNING)
