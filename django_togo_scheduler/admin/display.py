@@ -11,7 +11,7 @@ from urllib.parse import urlencode
 
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.html import format_html, format_html_join
+from django.utils.html import conditional_escape, format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.timesince import timesince, timeuntil
 from django.utils.translation import gettext as _
@@ -33,11 +33,14 @@ def status_badge(status: str | None) -> SafeString:
     )
 
 
-def breakable(name: str) -> SafeString:
-    """A dotted name that may wrap after its dots (``a.<wbr>b``), escaped."""
-    return format_html_join(
-        mark_safe(".<wbr>"), "{}", ((part,) for part in name.split("."))
-    )
+def breakable(name: str, after: str = ".") -> SafeString:
+    """A name that may wrap after each ``after`` (``a.<wbr>b``), escaped.
+
+    For job names (dots) and zone names (``America/<wbr>Argentina/<wbr>Salta``),
+    so that a long one wraps in its cell instead of widening the table.
+    """
+    joiner = mark_safe(conditional_escape(after) + "<wbr>")
+    return format_html_join(joiner, "{}", ((part,) for part in name.split(after)))
 
 
 def run_url(pk: int) -> str:

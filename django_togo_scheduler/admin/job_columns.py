@@ -131,11 +131,14 @@ class ScheduleColumns:
     @admin.display(description=gettext_lazy("time zone"), ordering="timezone")
     def zone(self, obj: ScheduledJob) -> SafeString:
         if obj.timezone:
-            return format_html('<span class="togo-zone">{}</span>', obj.timezone)
+            return format_html(
+                '<span class="togo-zone">{}</span>',
+                display.breakable(obj.timezone, "/"),
+            )
         return format_html(
             '<span class="togo-zone togo-default" title="{}">{}</span>',
             _("The TIMEZONE setting"),
-            app_settings.TIMEZONE,
+            display.breakable(app_settings.TIMEZONE, "/"),
         )
 
     @admin.display(description=gettext_lazy("last runs"))
