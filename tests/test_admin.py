@@ -149,6 +149,15 @@ def test_job_changelist__shows_spec_words_zone_next_run_and_last_status(
     )
 
 
+def test_job_changelist__no_next_run_is_a_dash(admin_client):
+    make_job("testapp.noop", next_run_at=None)
+
+    assert cell(admin_client.get(JOBS), "testapp.noop", "next_run").startswith(
+        '<span class="togo-when">-</span><span class="togo-soon">'
+        '<span class="togo-quiet"></span> '
+    )
+
+
 def test_job_changelist__a_zone_less_schedule_shows_the_default_zone(
     admin_client, settings
 ):

@@ -12,7 +12,7 @@ from django.urls import reverse
 from django.utils.html import escape
 
 from django_togo_scheduler import clock
-from django_togo_scheduler.admin.health import queue_warning
+from django_togo_scheduler.admin.health import configured_queues, queue_warning
 from django_togo_scheduler.models import Run, ScheduledJob, SchedulerProcess
 from tests import test_admin as shared
 from tests.test_admin import staff
@@ -85,6 +85,23 @@ def test_change_form__explains_the_last_slot_line_by_line(admin_client):
     expected = explain("testapp.noop", now=NOW).lines()
     assert lines == [escape(line) for line in expected]
     assert any("skipped" in line for line in lines)
+
+
+def test_change_form__an_explanation_that_fails_shows_its_error(
+    admin_client, monkeypatch
+):
+    job = ScheduledJob.objects.create(name="testapp.noop", spec="@hourly")
+
+    def broken(name, now):
+        raise LookupError(f"no schedule named {name!r} <now>")
+
+    monkeypatch.setattr("django_togo_scheduler.explain.explain", broken)
+    html = admin_client.get(change_url(job)).content.decode()
+
+    assert (
+        '<div class="togo-explain"><div class="togo-explain-line">'
+        "no schedule named &#x27;testapp.noop&#x27; &lt;now&gt;</div></div>"
+    ) in html
 
 
 # the "no live scheduler" banner
@@ -213,6 +230,19 @@ def test_queue_warning__names_the_configured_queues_or_says_there_are_none(setti
         "No RQ_QUEUES entry is named 'reports' (there is none, or django-rq is not "
         "installed)"
     )
+
+
+def test_queue_warning__without_django_rq_no_queue_is_configured(settings, monkeypatch):
+    from django.apps import apps
+
+    settings.RQ_QUEUES = {"default": {}}
+    installed = apps.is_installed
+    monkeypatch.setattr(
+        apps, "is_installed", lambda name: name != "django_rq" and installed(name)
+    )
+
+    assert configured_queues() == []
+    assert "django-rq is not installed" in queue_warning("default")
 
 
 def test_change_form__warns_next_to_a_queue_rq_lacks_and_suggests_the_others(

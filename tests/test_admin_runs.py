@@ -113,6 +113,22 @@ def test_run_changelist__a_run_not_started_shows_its_slot_only(admin_client):
     assert cell(response, queued, "error_line") == ""
 
 
+def test_run_changelist__a_manual_run_that_ran_has_no_lateness(admin_client):
+    run = make_run(trigger="manual")
+    Run.objects.filter(pk=run.pk).update(
+        created_at=SLOT,
+        started_at=SLOT + timedelta(seconds=1),
+        finished_at=SLOT + timedelta(seconds=4),
+    )
+
+    assert cell(admin_client.get(RUNS), run, "when") == (
+        '<span class="togo-slot togo-quiet" title="No slot: recorded at this time">'
+        "2026-11-27 12:00:00 UTC</span>"
+        '<span class="togo-ran">12:00:01 → 12:00:04</span>'
+        '<span class="togo-quiet">took 3.00 s</span>'
+    )
+
+
 def test_run_changelist__escapes_job_names_and_errors(admin_client):
     make_run(job="<i>job</i>", status="failed", error="<script>alert(1)</script>")
 

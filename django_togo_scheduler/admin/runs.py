@@ -119,7 +119,7 @@ class RunAdmin(RunAdminBase):
         return format_html(
             '<span class="togo-slot togo-quiet" title="{}">{}</span>',
             gettext_lazy("No slot: recorded at this time"),
-            display.format_time(obj.created_at),
+            display.format_time(obj.created_at, seconds=True),
         )
 
     @admin.display(description=gettext_lazy("scheduled for, ran"))
