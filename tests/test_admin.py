@@ -119,23 +119,42 @@ def test_job_changelist__shows_spec_words_zone_next_run_and_last_status(
 
     assert response.status_code == 200
     assert rows_of(response) == ["testapp.fails", "testapp.noop"]
-    html = response.content.decode()
-    assert "0 9 * * 1-5" in html
-    assert "At 09:00, Monday through Friday" in html
-    assert "Asia/Tokyo" in html
+    headers = [str(h["text"]) for h in response.context["result_headers"]][1:]
+    assert headers == ["name", "schedule", "next run", "last runs"]
+    assert cell(response, "testapp.noop", "schedule") == (
+        '<code class="togo-spec">0 9 * * 1-5</code>'
+        '<span class="togo-words togo-quiet">At 09:00, Monday through Friday</span>'
+    )
     # next_run_at 13:00 UTC is 22:00 in Tokyo, an hour after the clock.
     assert cell(response, "testapp.noop", "next_run") == (
-        '<span class="togo-when">2026-11-27 22:00 JST</span><br>'
-        '<span class="togo-quiet">in 1\xa0hour</span>'
+        '<span class="togo-when">2026-11-27 22:00 JST</span><span class="togo-soon">'
+        '<span class="togo-quiet">in 1\xa0hour</span> '
+        '<span class="togo-zone">Asia/<wbr>Tokyo</span></span>'
     )
-    assert cell(response, "testapp.noop", "last_status") == (
+    last = cell(response, "testapp.noop", "last_runs")
+    assert last.startswith(
+        '<span class="togo-last" title="last status">'
         '<span class="togo-badge togo-status-done">done</span>'
+        f'<a class="togo-runs-link" href="{RUNS}?job=testapp.noop">all runs</a></span>'
+        '<span class="togo-strip">'
     )
-    assert "never" in cell(response, "testapp.fails", "last_status")
-    assert "paused" in cell(response, "testapp.fails", "pause_state")
-    assert "by alice" in cell(response, "testapp.fails", "pause_state")
-    assert cell(response, "testapp.noop", "runs_link") == (
-        f'<a href="{RUNS}?job=testapp.noop">runs</a>'
+    assert ">never</span>" in cell(response, "testapp.fails", "last_runs")
+    # Paused: a badge by the name saying who paused it, the next run struck.
+    assert (
+        '<span class="togo-badge togo-paused" title="by alice at -">paused</span>'
+        in (cell(response, "testapp.fails", "job_name"))
+    )
+    assert 'class="togo-when togo-struck"' in cell(
+        response, "testapp.fails", "next_run"
+    )
+
+
+def test_job_changelist__no_next_run_is_a_dash(admin_client):
+    make_job("testapp.noop", next_run_at=None)
+
+    assert cell(admin_client.get(JOBS), "testapp.noop", "next_run").startswith(
+        '<span class="togo-when">-</span><span class="togo-soon">'
+        '<span class="togo-quiet"></span> '
     )
 
 
@@ -145,10 +164,13 @@ def test_job_changelist__a_zone_less_schedule_shows_the_default_zone(
     settings.TOGO_SCHEDULER = {"TIMEZONE": "Europe/Berlin"}
     make_job("testapp.noop", "@daily", timezone="")
 
-    response = admin_client.get(JOBS)
+    next_run = cell(admin_client.get(JOBS), "testapp.noop", "next_run")
 
-    assert "Europe/Berlin" in cell(response, "testapp.noop", "zone")
-    assert "CET" in cell(response, "testapp.noop", "next_run")
+    assert (
+        '<span class="togo-zone togo-default" title="The TIMEZONE setting">'
+        "Europe/<wbr>Berlin</span>"
+    ) in next_run
+    assert "CET" in next_run
 
 
 def test_job_changelist__strip_of_the_last_20_runs_oldest_first_each_a_link(
@@ -159,22 +181,54 @@ def test_job_changelist__strip_of_the_last_20_runs_oldest_first_each_a_link(
     statuses = ["done", "failed", "skipped", "running", "queued"]
     runs = make_runs("testapp.noop", *(statuses * 5))  # 25 runs
     make_runs("testapp.fails", "failed")
+    Run.objects.filter(pk=runs[-1].pk).update(
+        scheduled_for=datetime(2026, 11, 27, 12, 30, tzinfo=UTC)
+    )
 
-    strip = cell(admin_client.get(JOBS), "testapp.noop", "recent")
+    strip = cell(admin_client.get(JOBS), "testapp.noop", "last_runs")
 
     marks = re.findall(r'<a class="togo-mark togo-status-(\w+)" href="([^"]+)"', strip)
     assert marks == [(run.status, run_url(run)) for run in runs[-20:]]
-    assert f"#{runs[-1].pk} queued" in strip
+    assert f'title="#{runs[-1].pk} queued 2026-11-27 12:30 UTC (schedule)"' in strip
 
 
-def test_job_changelist__flags_schedules_without_a_handler(admin_client):
+def test_job_changelist__flags_are_badges_by_the_name(admin_client, clock_at):
     make_job("testapp.noop")
     make_job("gone.job")
+    make_job(
+        "testapp.fails",
+        paused=True,
+        max_age="2h",
+        overdue_since=clock_at - timedelta(hours=1),
+        declared=True,
+        orphaned_at=clock_at - timedelta(minutes=5),
+    )
 
     response = admin_client.get(JOBS)
 
-    assert "no handler" in cell(response, "gone.job", "job_name")
-    assert cell(response, "testapp.noop", "job_name") == "testapp.noop"
+    assert cell(response, "testapp.noop", "job_name") == "testapp.<wbr>noop"
+    gone = cell(response, "gone.job", "job_name")
+    assert gone == (
+        'gone.<wbr>job<span class="togo-badges"><span class="togo-badge togo-warning" '
+        'title="No job handler is registered under this name: it cannot run.">'
+        "no handler</span></span>"
+    )
+    flags = re.findall(
+        r'<span class="togo-badge ([\w-]+)" title="([^"]*)">([^<]+)</span>',
+        cell(response, "testapp.fails", "job_name"),
+    )
+    assert [(css, label) for css, _title, label in flags] == [
+        ("togo-paused", "paused"),
+        ("togo-warning", "overdue"),
+        ("togo-orphaned", "orphaned"),
+    ]
+    assert flags[1][1] == (
+        "No successful run within max_age (2h) since 2026-11-27 11:00 UTC."
+    )
+    assert flags[2][1].startswith(
+        "Orphaned since 2026-11-27 11:55 UTC: declared in code"
+    )
+    assert "scheduler prune --orphans" in flags[2][1]
 
 
 def test_job_changelist__search_by_name(admin_client):
@@ -225,7 +279,9 @@ def test_job_changelist__an_invalid_stored_spec_reads_as_its_error(admin_client)
     response = admin_client.get(JOBS)
 
     assert response.status_code == 200
-    assert "expected 5 fields" in cell(response, "testapp.noop", "in_words")
+    schedule = cell(response, "testapp.noop", "schedule")
+    assert '<span class="togo-words togo-error">' in schedule
+    assert "expected 5 fields" in schedule
 
 
 # the add and change forms
@@ -267,7 +323,13 @@ def test_add_form__suggests_job_names_and_zones(admin_client):
     assert '<datalist id="togo-job-names">' in html
     assert '<option value="testapp.noop">' in html
     assert '<option value="Europe/Berlin">' in html
-    assert "Type a spec to see its next fire times." in html
+    # No spec yet: a quiet hint, which preview.js shows again for an empty spec.
+    assert (
+        f'<div id="togo-preview" data-url="{PREVIEW}" '
+        'data-hint="Type a spec to see its next fire times." aria-live="polite">'
+        '<p class="togo-preview-hint">Type a spec to see its next fire times.</p></div>'
+    ) in html
+    assert "togo-preview-error" not in html
 
 
 def test_add_form__valid_computes_next_run_at_and_normalises_the_spec(
@@ -327,6 +389,36 @@ def test_change_form__declared_schedule_shows_its_source_and_that_code_wins(
     assert "code wins" not in admin_client.get(change_url(own)).content.decode()
 
 
+def test_change_form__an_orphaned_schedule_says_what_that_means_and_how_it_goes(
+    admin_client,
+):
+    orphan = make_job(
+        "testapp.noop",
+        declared=True,
+        source="@job in tests.testapp.jobs",
+        orphaned_at=datetime(2026, 11, 27, 9, 15, tzinfo=UTC),
+    )
+    declared = make_job("testapp.fails", declared=True, source="SCHEDULE setting")
+
+    html = admin_client.get(change_url(orphan)).content.decode()
+
+    fieldset = html.split('<fieldset class="module aligned togo-orphaned-set"')[1]
+    fieldset = fieldset.split("</fieldset>")[0]
+    assert "Orphaned" in fieldset
+    assert (
+        "Orphaned since 2026-11-27 09:15 UTC: declared in code, but the code of the "
+        "scheduler that synced last no longer declares it"
+    ) in fieldset
+    assert "&#x27;manage.py scheduler prune --orphans&#x27; removes it" in fieldset
+    assert '<div class="readonly">2026-11-27 09:15 UTC</div>' in fieldset
+    assert "@job in tests.testapp.jobs" in html  # still declared, as before
+
+    assert (
+        "togo-orphaned-set"
+        not in admin_client.get(change_url(declared)).content.decode()
+    )
+
+
 def test_change_form__shows_who_paused_when_and_why(admin_client):
     job = make_job(
         "testapp.noop",
@@ -338,7 +430,7 @@ def test_change_form__shows_who_paused_when_and_why(admin_client):
 
     html = admin_client.get(change_url(job)).content.decode()
 
-    assert "by alice at 2026-11-27 09:15:00: &lt;i&gt;holiday&lt;/i&gt;" in html
+    assert "by alice at 2026-11-27 09:15 UTC: &lt;i&gt;holiday&lt;/i&gt;" in html
 
 
 def test_change_form__spec_change_recomputes_next_run_at_other_changes_keep_it(

@@ -3,14 +3,47 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.core.paginator import EmptyPage, PageNotAnInteger
 
-from django_togo_scheduler.admin.display import first_line, format_seconds, relative
+from django_togo_scheduler.admin.display import (
+    breakable,
+    first_line,
+    format_clock,
+    format_seconds,
+    format_time,
+    relative,
+)
 from django_togo_scheduler.admin.pagination import NoCountPaginator
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
+TOKYO = ZoneInfo("Asia/Tokyo")
+
+
+def test_format_time__one_format_zone_shown_seconds_when_there(settings):
+    settings.TIME_ZONE = "Europe/Berlin"
+    assert format_time(NOW) == "2026-11-27 13:00 CET"  # the admin's zone
+    assert format_time(NOW, TOKYO) == "2026-11-27 21:00 JST"
+    assert format_time(NOW + timedelta(seconds=5), TOKYO) == "2026-11-27 21:00:05 JST"
+    assert format_time(NOW, TOKYO, seconds=True) == "2026-11-27 21:00:00 JST"
+    assert format_time(NOW, TOKYO, zone=False) == "2026-11-27 21:00"
+    assert format_time(None) == "-"
+
+
+def test_format_clock__dated_only_off_the_day_it_goes_with():
+    late = NOW + timedelta(hours=2, minutes=59, seconds=59)  # 23:59:59 in Tokyo
+    assert format_clock(late, TOKYO, NOW) == "23:59:59"
+    assert (
+        format_clock(late + timedelta(seconds=2), TOKYO, NOW) == "2026-11-28 00:00:01"
+    )
+    assert format_clock(NOW, TOKYO, None) == "2026-11-27 21:00:00"
+
+
+def test_breakable__may_wrap_after_dots_and_escapes():
+    assert breakable("billing.send_reminders") == "billing.<wbr>send_reminders"
+    assert breakable("<b>.x") == "&lt;b&gt;.<wbr>x"
 
 
 @pytest.mark.parametrize(

@@ -48,36 +48,85 @@ def test_run_changelist__columns(admin_client):
     response = admin_client.get(RUNS)
 
     assert response.status_code == 200
-    assert cell(response, run, "status_badge") == (
-        '<span class="togo-badge togo-status-failed">failed</span>'
-    )
-    assert cell(response, run, "slot") == "2026-11-27 12:00:00"
-    assert cell(response, run, "started") == "2026-11-27 12:00:02"
-    assert cell(response, run, "duration") == "1 min 14 s"
-    assert cell(response, run, "lateness") == "2.50 s"
-    # A traceback's headline is the exception it ends with.
-    assert cell(response, run, "error_line") == (
-        '<span class="togo-error">RuntimeError: boom</span>'
-    )
-    assert cell(response, run, "job_link") == (
-        f'<a href="{RUNS}?job=testapp.noop" title="Runs of this job">testapp.noop</a>'
-    )
     headers = [str(h["text"]) for h in response.context["result_headers"]][1:]
-    assert headers == [
-        "ID", "job", "status", "trigger", "scheduled for", "started", "finished",
-        "duration", "lateness", "error",
-    ]  # fmt: skip
+    assert headers == ["ID", "job, error", "status", "scheduled for, ran"]
+    # The job links to its runs; a traceback's headline is the exception it
+    # ends with, the whole line in the tooltip.
+    assert cell(response, run, "job_and_error") == (
+        f'<a href="{RUNS}?job=testapp.noop" title="Runs of this job">testapp.<wbr>noop</a>'
+        '<span class="togo-error-line togo-error" title="RuntimeError: boom">'
+        "RuntimeError: boom</span>"
+    )
+    assert cell(response, run, "state") == (
+        '<span class="togo-badge togo-status-failed">failed</span>'
+        '<span class="togo-quiet togo-trigger">schedule</span>'
+    )
+    assert cell(response, run, "when") == (
+        '<span class="togo-slot">2026-11-27 12:00 UTC</span>'
+        '<span class="togo-ran">12:00:02 → 12:01:17</span>'
+        '<span class="togo-quiet">2.50 s late · took 1 min 14 s</span>'
+    )
 
 
-def test_run_changelist__a_run_not_started_has_no_duration_or_lateness(admin_client):
-    run = make_run(status="queued", trigger="manual")
+def test_run_changelist__times_in_the_admins_zone_dated_when_another_day(
+    admin_client, settings
+):
+    settings.TIME_ZONE = "Asia/Tokyo"
+    late = make_run(
+        scheduled_for=SLOT + timedelta(hours=2, minutes=59),  # 23:59 JST
+        started_at=SLOT + timedelta(hours=3, seconds=1),
+        finished_at=SLOT + timedelta(hours=3, seconds=3),
+    )
+
+    assert cell(admin_client.get(RUNS), late, "when") == (
+        '<span class="togo-slot">2026-11-27 23:59 JST</span>'
+        '<span class="togo-ran">2026-11-28 00:00:01 → 2026-11-28 00:00:03</span>'
+        '<span class="togo-quiet">1 min 1 s late · took 2.00 s</span>'
+    )
+
+
+def test_run_changelist__a_run_not_started_shows_its_slot_only(admin_client):
+    queued = make_run(status="queued", scheduled_for=SLOT)
+    manual = make_run(status="queued", trigger="manual")
+    running = make_run(
+        "testapp.slow",
+        status="running",
+        scheduled_for=SLOT,
+        started_at=SLOT - timedelta(seconds=1),
+    )
 
     response = admin_client.get(RUNS)
 
-    assert [cell(response, run, c) for c in ("slot", "duration", "lateness")] == [
-        "-", "-", "-",
-    ]  # fmt: skip
-    assert cell(response, run, "error_line") == ""
+    assert cell(response, queued, "when") == (
+        '<span class="togo-slot">2026-11-27 12:00 UTC</span>'
+    )
+    # A manual run has no slot: when it was recorded, greyed.
+    recorded = manual.created_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    assert cell(response, manual, "when") == (
+        '<span class="togo-slot togo-quiet" title="No slot: recorded at this time">'
+        f"{recorded}</span>"
+    )
+    assert cell(response, running, "when").endswith(
+        '<span class="togo-ran">11:59:59 → …</span>'
+        '<span class="togo-quiet">1.00 s early</span>'
+    )
+    assert cell(response, queued, "error_line") == ""
+
+
+def test_run_changelist__a_manual_run_that_ran_has_no_lateness(admin_client):
+    run = make_run(trigger="manual")
+    Run.objects.filter(pk=run.pk).update(
+        created_at=SLOT,
+        started_at=SLOT + timedelta(seconds=1),
+        finished_at=SLOT + timedelta(seconds=4),
+    )
+
+    assert cell(admin_client.get(RUNS), run, "when") == (
+        '<span class="togo-slot togo-quiet" title="No slot: recorded at this time">'
+        "2026-11-27 12:00:00 UTC</span>"
+        '<span class="togo-ran">12:00:01 → 12:00:04</span>'
+        '<span class="togo-quiet">took 3.00 s</span>'
+    )
 
 
 def test_run_changelist__escapes_job_names_and_errors(admin_client):
@@ -246,11 +295,11 @@ def test_run_changelist__a_skip_reason_is_quiet_an_error_red(admin_client):
 
     response = admin_client.get(RUNS)
 
-    assert 'class="togo-quiet">skipped: the previous' in cell(
-        response, skipped, "error_line"
+    assert 'class="togo-error-line togo-quiet" title="skipped: the previous' in cell(
+        response, skipped, "job_and_error"
     )
-    assert 'class="togo-error">RuntimeError: boom' in cell(
-        response, failed, "error_line"
+    assert 'class="togo-error-line togo-error" title="RuntimeError: boom"' in cell(
+        response, failed, "job_and_error"
     )
 
 

@@ -23,8 +23,9 @@ pytestmark = pytest.mark.django_db
 # The fixtures of test_admin, shared.
 fast_passwords = shared.fast_passwords
 
-# Session, user, the page's rows, the page's last runs (schedules only).
-JOB_PAGE_QUERIES = 4
+# Session, user, the page's rows, the page's last runs and the live schedulers
+# of the "no live scheduler" banner (schedules only).
+JOB_PAGE_QUERIES = 5
 RUN_PAGE_QUERIES = 3
 
 

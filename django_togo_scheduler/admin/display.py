@@ -11,8 +11,8 @@ from urllib.parse import urlencode
 
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.html import format_html, format_html_join
-from django.utils.safestring import SafeString
+from django.utils.html import conditional_escape, format_html, format_html_join
+from django.utils.safestring import SafeString, mark_safe
 from django.utils.timesince import timesince, timeuntil
 from django.utils.translation import gettext as _
 
@@ -31,6 +31,16 @@ def status_badge(status: str | None) -> SafeString:
     return format_html(
         '<span class="togo-badge togo-status-{}">{}</span>', status, label
     )
+
+
+def breakable(name: str, after: str = ".") -> SafeString:
+    """A name that may wrap after each ``after`` (``a.<wbr>b``), escaped.
+
+    For job names (dots) and zone names (``America/<wbr>Argentina/<wbr>Salta``),
+    so that a long one wraps in its cell instead of widening the table.
+    """
+    joiner = mark_safe(conditional_escape(after) + "<wbr>")
+    return format_html_join(joiner, "{}", ((part,) for part in name.split(after)))
 
 
 def run_url(pk: int) -> str:
@@ -61,10 +71,10 @@ def run_strip(runs: Sequence[Run]) -> SafeString:
     tz = timezone.get_current_timezone()
     marks = []
     for run in reversed(runs):
-        moment = (run.scheduled_for or run.created_at).astimezone(tz)
+        moment = format_time(run.scheduled_for or run.created_at, tz)
         title = (
             f"#{run.pk} {statuses.get(run.status, run.status)} "
-            f"{moment:%Y-%m-%d %H:%M:%S} ({triggers.get(run.trigger, run.trigger)})"
+            f"{moment} ({triggers.get(run.trigger, run.trigger)})"
         )
         marks.append((run.status, url.replace(_PK, str(run.pk)), title, title))
     html = format_html_join(
@@ -75,23 +85,37 @@ def run_strip(runs: Sequence[Run]) -> SafeString:
     return format_html('<span class="togo-strip">{}</span>', html)
 
 
-def format_in_zone(moment: datetime, tz: tzinfo, seconds: bool | None = None) -> str:
-    """``2026-11-28 08:30 JST``: the wall time in ``tz`` with the zone's abbreviation.
+def format_time(
+    moment: datetime | None,
+    tz: tzinfo | None = None,
+    *,
+    seconds: bool | None = None,
+    zone: bool = True,
+) -> str:
+    """``2026-11-28 08:30 JST``: how the admin writes every moment.
 
-    Seconds are shown when ``seconds`` says so, or by default when not zero.
+    The wall time in ``tz`` (default: the admin's current time zone) with the
+    zone's abbreviation (left out with ``zone=False``, where the zone is given
+    next to it). Seconds are shown when ``seconds`` says so, or by default when
+    not zero. A dash for no moment.
     """
-    local = moment.astimezone(tz)
-    if seconds is None:
-        seconds = bool(local.second)
-    pattern = "%Y-%m-%d %H:%M:%S %Z" if seconds else "%Y-%m-%d %H:%M %Z"
-    return local.strftime(pattern)
-
-
-def format_local(moment: datetime | None) -> str:
-    """A moment in the admin's current time zone, to the second."""
     if moment is None:
         return NO_VALUE
-    return timezone.localtime(moment).strftime("%Y-%m-%d %H:%M:%S")
+    local = moment.astimezone(tz or timezone.get_current_timezone())
+    if seconds is None:
+        seconds = bool(local.second)
+    pattern = "%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M"
+    return local.strftime(f"{pattern} %Z" if zone else pattern)
+
+
+def format_clock(moment: datetime, tz: tzinfo, day: datetime | None) -> str:
+    """``12:00:04``, the time to the second, dated only when not on ``day``'s date.
+
+    For a moment shown next to another (``day``) whose date and zone are given.
+    """
+    local = moment.astimezone(tz)
+    same_day = day is not None and day.astimezone(tz).date() == local.date()
+    return local.strftime("%H:%M:%S" if same_day else "%Y-%m-%d %H:%M:%S")
 
 
 def relative(moment: datetime, now: datetime) -> str:

@@ -8,11 +8,17 @@ from collections.abc import Callable
 from typing import Any
 
 from django import forms
+from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
+from django_togo_scheduler.admin.health import configured_queues, queue_warning
 from django_togo_scheduler.models import ScheduledJob
 
 REASON_MAX_LENGTH = 1000  # characters of a pause reason typed in the admin
+QUEUE_HELP = _(
+    "The django-rq queue (a name in RQ_QUEUES) its runs are sent to; empty means "
+    "the QUEUE setting. A name RQ_QUEUES lacks runs them inline."
+)
 
 
 @functools.cache
@@ -64,6 +70,7 @@ class ScheduledJobForm(forms.ModelForm):  # type: ignore[type-arg]
             ),
             "name": SuggestInput(job_names, "togo-job-names", size=40),
             "timezone": SuggestInput(zone_names, "togo-timezones", size=30),
+            "queue": SuggestInput(configured_queues, "togo-queues", size=30),
             "paused_reason": forms.Textarea(attrs={"rows": 2, "cols": 60}),
         }
         help_texts = {
@@ -75,7 +82,22 @@ class ScheduledJobForm(forms.ModelForm):  # type: ignore[type-arg]
                 "The zone the spec is read in, e.g. Europe/Berlin; empty means the "
                 "TIMEZONE setting."
             ),
+            "queue": QUEUE_HELP,
         }
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Next to the field: the queue typed (or saved) that RQ does not know.
+        queue = (
+            self.data.get(self.add_prefix("queue"), "")
+            if self.is_bound
+            else self.instance.queue
+        )
+        warning = queue_warning(str(queue).strip())
+        if warning:
+            self.fields["queue"].help_text = format_html(
+                '<span class="togo-field-warning">{}</span><br>{}', warning, QUEUE_HELP
+            )
 
     def clean_name(self) -> str:
         from django_togo_scheduler.registry import registry

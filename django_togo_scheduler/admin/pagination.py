@@ -93,6 +93,9 @@ class NoCountPaginator(PaginatorBase):
 class NoCountChangeList(ChangeList):
     """A changelist paged by :class:`NoCountPaginator`; ``prepare_page`` may decorate the rows."""
 
+    # The app's pagination.html pages these without a count, others as Django does.
+    no_count = True
+
     def get_results(self, request: HttpRequest) -> None:
         paginator = self.model_admin.get_paginator(
             request, self.queryset, self.list_per_page

@@ -8,9 +8,10 @@ from typing import Any
 from django.http import HttpRequest, JsonResponse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
+from django.utils.translation import gettext as _
 
 from django_togo_scheduler import clock
-from django_togo_scheduler.admin.display import format_in_zone, relative
+from django_togo_scheduler.admin.display import format_time, relative
 from django_togo_scheduler.conf import app_settings
 from django_togo_scheduler.describe import describe
 from django_togo_scheduler.exceptions import InvalidSpec, InvalidTimezone
@@ -44,7 +45,7 @@ def preview(spec: str, zone: str, now: datetime) -> dict[str, Any]:
         "times": [
             {
                 "at": at.isoformat(),
-                "local": format_in_zone(at, tz, seconds),
+                "local": format_time(at, tz, seconds=seconds),
                 "relative": relative(at, now),
             }
             for at in times
@@ -52,9 +53,16 @@ def preview(spec: str, zone: str, now: datetime) -> dict[str, Any]:
     }
 
 
-def render_preview(result: dict[str, Any], url: str) -> SafeString:
-    """The preview box as first rendered; ``preview.js`` keeps it up to date."""
-    if result["ok"]:
+def render_preview(result: dict[str, Any] | None, url: str) -> SafeString:
+    """The preview box as first rendered (None: no spec yet); ``preview.js`` keeps it up to date.
+
+    With no spec the box holds a quiet hint (``data-hint``, which ``preview.js``
+    shows again when the spec is emptied), not an error.
+    """
+    hint = _("Type a spec to see its next fire times.")
+    if result is None:
+        body = format_html('<p class="togo-preview-hint">{}</p>', hint)
+    elif result["ok"]:
         items = format_html_join(
             "",
             '<li><time datetime="{}">{}</time> <span class="togo-quiet">{}</span></li>',
@@ -68,7 +76,10 @@ def render_preview(result: dict[str, Any], url: str) -> SafeString:
     else:
         body = format_html('<p class="togo-preview-error">{}</p>', result["error"])
     return format_html(
-        '<div id="togo-preview" data-url="{}" aria-live="polite">{}</div>', url, body
+        '<div id="togo-preview" data-url="{}" data-hint="{}" aria-live="polite">{}</div>',
+        url,
+        hint,
+        body,
     )
 
 

@@ -6,6 +6,13 @@
 
   function render(box, data) {
     box.replaceChildren();
+    if (data.hint) {
+      const hint = document.createElement("p");
+      hint.className = "togo-preview-hint";
+      hint.textContent = data.hint;
+      box.append(hint);
+      return;
+    }
     if (!data.ok) {
       const error = document.createElement("p");
       error.className = "togo-preview-error";
@@ -43,6 +50,12 @@
       return;
     }
     const ask = ++latest;
+    if (!spec.value.trim()) {
+      // Nothing typed (yet, or any more): the quiet hint, not an error.
+      render(box, { hint: box.dataset.hint });
+      box.classList.remove("togo-loading");
+      return;
+    }
     const params = new URLSearchParams({ spec: spec.value, timezone: zone ? zone.value : "" });
     box.classList.add("togo-loading");
     try {
