@@ -11,7 +11,8 @@ from django import forms
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
-from django_togo_scheduler.admin.health import configured_queues, queue_warning
+from django_togo_scheduler.admin.health import queue_warning
+from django_togo_scheduler.dispatch import configured_queues
 from django_togo_scheduler.models import ScheduledJob
 
 REASON_MAX_LENGTH = 1000  # characters of a pause reason typed in the admin

@@ -5,13 +5,11 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from functools import cached_property
 
-from django.apps import apps
-from django.conf import settings
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.translation import gettext as _
 
-from django_togo_scheduler.dispatch import rq_queue_configured
+from django_togo_scheduler.dispatch import configured_queues, rq_queue_configured
 from django_togo_scheduler.processes import live_processes
 
 # A scheduler that ticked this recently is live: what ``scheduler status`` (its
@@ -40,13 +38,6 @@ class SchedulerHealth:
     def down(self) -> bool:
         """True when no ``runscheduler`` ticked within LIVE_WITHIN and none is running."""
         return not live_processes(self.now, LIVE_WITHIN)
-
-
-def configured_queues() -> list[str]:
-    """The queue names of ``RQ_QUEUES``, sorted; none without django-rq."""
-    if not apps.is_installed("django_rq"):
-        return []
-    return sorted(getattr(settings, "RQ_QUEUES", None) or {})
 
 
 def queue_warning(queue: str) -> str:

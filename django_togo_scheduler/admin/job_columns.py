@@ -48,8 +48,8 @@ def orphan_text(job: ScheduledJob) -> str:
         "that synced last no longer declares it (an older release in a rolling "
         "deploy, or a removed declaration). It is kept as it is, pause included. "
         "A scheduler whose code declares it again clears the mark; "
-        "'manage.py scheduler prune --orphans' removes it, and so does the "
-        "ORPHAN_GRACE setting once it has been orphaned that long."
+        "'manage.py scheduler prune --orphans' removes it, and the schedulers "
+        "remove it themselves once it has been orphaned for 7 days (ORPHAN_GRACE)."
     ) % {"when": display.format_time(job.orphaned_at)}
 
 
