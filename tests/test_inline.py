@@ -37,7 +37,7 @@ def gate(registry):
 
 @pytest.fixture
 def pool():
-    dispatcher = InlineDispatcher(workers=2)
+    dispatcher = InlineDispatcher(workers=2, monitor=False)
     yield dispatcher
     dispatcher.shutdown(wait=True)
 
@@ -56,7 +56,7 @@ def test_get_dispatcher__inline_pool_sized_by_setting(settings):
     dispatcher = get_dispatcher()
     try:
         assert isinstance(dispatcher.inline, InlineDispatcher)
-        assert dispatcher.inline._pool._max_workers == 3
+        assert dispatcher.inline.workers == 3
     finally:
         dispatcher.shutdown()
 

@@ -56,7 +56,7 @@ class RoutingDispatcher(Dispatcher):
 
     @property
     def inline(self) -> InlineDispatcher:
-        """The inline thread pool."""
+        """The inline thread pool of this process."""
         if self._inline is None:
             from .inline import InlineDispatcher
 
@@ -82,14 +82,17 @@ class RoutingDispatcher(Dispatcher):
             self.rq.dispatch(groups[True])
 
     def check(self, now: datetime) -> None:
-        if self._inline is not None:
-            self._inline.check(now)
+        # The inline pool looks after its runs itself (its monitor thread), in
+        # any process: nothing of it is on the tick's path.
         if self._rq is not None or _any_rq_queue():
             self.rq.check(now)
 
-    def shutdown(self, wait: bool = True) -> None:
+    def abandoned_threads(self) -> int:
+        return self._inline.abandoned_threads() if self._inline is not None else 0
+
+    def shutdown(self, wait: bool = True, grace: float | None = None) -> None:
         if self._inline is not None:
-            self._inline.shutdown(wait=wait)
+            self._inline.shutdown(wait=wait, grace=grace)
 
 
 def get_dispatcher() -> RoutingDispatcher:
