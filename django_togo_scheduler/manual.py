@@ -128,7 +128,7 @@ class Handover:
         Inside an atomic block the hand-over waits for the commit: the answer is
         where it will go.
         """
-        if connections[self.alias].in_atomic_block:
+        if self.in_transaction():
             return self.where
         pause = POLL_FIRST
         while not self._settled.is_set():
@@ -172,6 +172,18 @@ class Handover:
                 return self.run
             time.sleep(pause)
             pause = min(pause * 1.5, POLL_MAX)
+
+    def in_transaction(self) -> bool:
+        """Whether the caller is inside an atomic block (the hand-over waits for its commit)."""
+        return connections[self.alias].in_atomic_block
+
+    def abandon(self, why: str) -> None:
+        """This process is about to end: fail the run held here, or put it back."""
+        from .dispatch.inline import PROCESS_EXITED
+
+        if self.where == HERE and self.service is not None:
+            error = PROCESS_EXITED.format(worker=clock.worker_name(), why=why)
+            self.service.dispatcher.inline.fail_held(error, pks=[self.run.pk])
 
     def _execute_here(self) -> None:
         self._ran_here = True

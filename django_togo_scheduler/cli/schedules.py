@@ -1,4 +1,4 @@
-"""``scheduler list | trigger | pause | resume | next``: schedules and specs."""
+"""``scheduler list | pause | resume | next``: schedules and specs."""
 
 from __future__ import annotations
 
@@ -24,10 +24,6 @@ def add_parsers(sub: Subparsers, parents: list[Any]) -> dict[str, Handler]:
         help="The schedules, their state, next run and last status.",
         parents=parents,
     )
-    trigger = sub.add_parser(
-        "trigger", help="Run a job now, outside its schedule.", parents=parents
-    )
-    trigger.add_argument("name")
     pause = sub.add_parser(
         "pause", help="Stop a schedule from firing.", parents=parents
     )
@@ -43,7 +39,6 @@ def add_parsers(sub: Subparsers, parents: list[Any]) -> dict[str, Handler]:
     nxt.add_argument("--timezone", default=None)
     return {
         "list": do_list,
-        "trigger": do_trigger,
         "pause": do_pause,
         "resume": do_resume,
         "next": do_next,
@@ -88,17 +83,6 @@ def _state(job: ScheduledJob, tz: Any) -> str:
     if not registry.is_registered(job.name):
         state += ", NO HANDLER"
     return state
-
-
-def do_trigger(out: OutputWrapper, *, name: str, **options: Any) -> None:
-    """Record a manual run of ``name``."""
-    run = get_scheduler().trigger(name)
-    if run.status == Run.Status.SKIPPED:
-        out.write(
-            f"Run #{run.pk} of {name} skipped: its previous run is still in flight."
-        )
-    else:
-        out.write(f"Run #{run.pk} of {name} queued; the running scheduler picks it up.")
 
 
 def do_pause(

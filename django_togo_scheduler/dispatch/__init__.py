@@ -90,6 +90,14 @@ class RoutingDispatcher(Dispatcher):
     def abandoned_threads(self) -> int:
         return self._inline.abandoned_threads() if self._inline is not None else 0
 
+    def held(self) -> list[int]:
+        """Ids of the runs the inline pool holds (waiting or running)."""
+        return self._inline.held() if self._inline is not None else []
+
+    def fail_held(self, error: str) -> list[int]:
+        """Fail the inline runs running here with ``error``; put the others back."""
+        return self._inline.fail_held(error) if self._inline is not None else []
+
     def shutdown(self, wait: bool = True, grace: float | None = None) -> None:
         if self._inline is not None:
             self._inline.shutdown(wait=wait, grace=grace)

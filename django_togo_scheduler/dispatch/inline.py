@@ -179,17 +179,23 @@ class InlineDispatcher(Dispatcher):
         finally:
             connection.close()
 
-    def fail_held(self, error: str) -> list[int]:
-        """Fail the held runs that are running with ``error``; put the others back.
+    def fail_held(self, error: str, pks: Sequence[int] | None = None) -> list[int]:
+        """Fail the held runs (all, or those of ``pks``) that are running with
+        ``error``; put the others back in the outbox.
 
         For a process about to exit: its threads die with it. Returns the ids of
         the runs failed.
         """
         with self._lock:
-            pks = list(self._held)
-            self._held.clear()
+            chosen = (
+                list(self._held)
+                if pks is None
+                else [pk for pk in pks if pk in self._held]
+            )
+            for pk in chosen:
+                del self._held[pk]
         failed = []
-        for run in Run.objects.filter(pk__in=pks).in_flight():
+        for run in Run.objects.filter(pk__in=chosen).in_flight():
             if run.status == Run.Status.RUNNING:
                 if fail_run(run, error):
                     failed.append(run.pk)
