@@ -132,19 +132,24 @@ class Handover:
             return self.where
         pause = POLL_FIRST
         while not self._settled.is_set():
-            handed = (
-                Run.objects.filter(pk=self.run.pk)
-                .values_list("dispatched_at", flat=True)
-                .first()
-            )
-            if handed is not None:
-                with self._lock:
-                    if not self._decided:  # a scheduler was first: no fallback
-                        self._decided = True
-                        self._stop_timer()
+            self._read()
             self._settled.wait(pause)
             pause = min(pause * 1.5, POLL_MAX)
         return self.where
+
+    def _read(self) -> str | None:
+        """The run's status now (None: deleted); notes a scheduler handing it out."""
+        row = (
+            Run.objects.filter(pk=self.run.pk)
+            .values_list("status", "dispatched_at")
+            .first()
+        )
+        if row is not None and row[1] is not None and not self._settled.is_set():
+            with self._lock:
+                if not self._decided:  # a scheduler was first: no fallback
+                    self._decided = True
+                    self._stop_timer()
+        return None if row is None else row[0]
 
     def _stop_timer(self) -> None:
         if self._timer is not None:
@@ -156,15 +161,11 @@ class Handover:
         """Return the run once it ended, with its final status."""
         if not self.run.is_in_flight:
             return self.run
-        if connections[self.alias].in_atomic_block and not self._ran_here:
+        if self.in_transaction() and not self._ran_here:
             self._execute_here()
         pause = POLL_FIRST
         while True:
-            status = (
-                Run.objects.filter(pk=self.run.pk)
-                .values_list("status", flat=True)
-                .first()
-            )
+            status = self._read()
             if status is None:  # deleted meanwhile (a prune, a test's clean-up)
                 return self.run
             if status not in (Run.Status.QUEUED, Run.Status.RUNNING):

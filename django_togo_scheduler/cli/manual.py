@@ -144,7 +144,9 @@ def started_by(handover: Handover) -> str:
 
 def outcome_line(run: Run) -> str:
     """How the run ended, in one line."""
-    seconds = f" in {run.duration.total_seconds():.3f} s" if run.duration else ""
+    seconds = (
+        f" in {run.duration.total_seconds():.3f} s" if run.duration is not None else ""
+    )
     error = f": {last_line(run.error)}" if run.error else ""
     return f"Run #{run.pk} of {run.job} {run.status}{seconds}{error or '.'}"
 
