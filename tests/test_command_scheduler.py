@@ -865,3 +865,22 @@ def test_explain__bad_input_exits_2(clock_at, args, line):
     )
 
     assert scheduler_fails("explain", *args) == ("", f"scheduler explain: {line}\n")
+
+
+@pytest.mark.parametrize("name", ["trigger", "run", "status"])
+def test_help__every_subcommand_and_option_has_a_help_text(name):
+    import argparse
+
+    from django_togo_scheduler.management.commands.scheduler import Command
+
+    parser = Command().create_parser("manage.py", "scheduler")
+    (choices,) = [
+        a for a in parser._actions if isinstance(a, argparse._SubParsersAction)
+    ]
+    helps = {action.dest: action.help for action in choices._choices_actions}
+    assert helps[name]
+    sub = choices.choices[name]
+    shared = {"help", "verbosity", "settings", "pythonpath", "traceback", "no_color",
+              "force_color", "skip_checks"}  # fmt: skip
+    own = [a for a in sub._actions if a.dest not in shared]
+    assert own and all(a.help for a in own), [a.dest for a in own if not a.help]
