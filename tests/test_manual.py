@@ -11,7 +11,7 @@ import threading
 from datetime import timedelta
 
 import pytest
-from django.db import transaction
+from django.db import connection, transaction
 
 from django_togo_scheduler import clock, get_scheduler
 from django_togo_scheduler import manual as manual_module
@@ -117,7 +117,14 @@ def test_trigger__wait_for_a_run_a_scheduler_holds(threads, monkeypatch):
     monkeypatch.setattr(manual_module, "FALLBACK_AFTER", 60.0)
     live_scheduler_row()
     their_pool = InlineDispatcher(workers=1)
-    sweeper = threading.Timer(0.3, dispatch_pending, (clock.now(), their_pool))
+
+    def sweep():  # the scheduler's next tick, in a thread with its own connection
+        try:
+            dispatch_pending(clock.now(), their_pool)
+        finally:
+            connection.close()
+
+    sweeper = threading.Timer(0.3, sweep)
     sweeper.start()
     try:
         run = get_scheduler().trigger("test.where", wait=True)

@@ -239,6 +239,7 @@ def test_shell__ctrl_c_at_exit_fails_the_run_instead_of_leaving_it_running(
     env = subprocess_env(side_effects, TOGO_TEST_SLOW_SECONDS="60")
     proc = shell(TRIGGER, env)
     assert first_line(proc.stderr).startswith("Waiting for 1 inline run(s)")
+    assert wait_until(lambda: Run.objects.filter(status="running").exists())
 
     proc.send_signal(signal.SIGINT)
     code, _out, err = finish(proc)

@@ -180,11 +180,12 @@ class InlineDispatcher(Dispatcher):
             connection.close()
 
     def fail_held(self, error: str, pks: Sequence[int] | None = None) -> list[int]:
-        """Fail the held runs (all, or those of ``pks``) that are running with
+        """Fail the held runs (all, or those of ``pks``) a thread took, with
         ``error``; put the others back in the outbox.
 
-        For a process about to exit: its threads die with it. Returns the ids of
-        the runs failed.
+        For a process about to exit: its threads die with it. A run a thread
+        took but has not started yet is failed too (the guard on its status
+        keeps the thread from starting it afterwards). Returns the ids failed.
         """
         with self._lock:
             chosen = (
@@ -192,15 +193,19 @@ class InlineDispatcher(Dispatcher):
                 if pks is None
                 else [pk for pk in pks if pk in self._held]
             )
+            taken = [pk for pk in chosen if self._held[pk].entered is not None]
             for pk in chosen:
-                del self._held[pk]
+                del self._held[pk]  # a thread that has not taken it never will
+        self._put_back([pk for pk in chosen if pk not in taken])
         failed = []
-        for run in Run.objects.filter(pk__in=chosen).in_flight():
-            if run.status == Run.Status.RUNNING:
+        for pk in taken:
+            for _attempt in range(3):  # queued -> running may come in between
+                run = Run.objects.filter(pk=pk).in_flight().first()
+                if run is None:
+                    break
                 if fail_run(run, error):
-                    failed.append(run.pk)
-            else:
-                self._put_back([run.pk])
+                    failed.append(pk)
+                    break
         return failed
 
     @staticmethod
