@@ -41,6 +41,7 @@ from .registry import registry
 from .signals import run_skipped
 
 if TYPE_CHECKING:
+    from .dispatch.inline import InlineDispatcher
     from .service import Service
 
 logger = logging.getLogger(__name__)
@@ -66,6 +67,7 @@ class Handover:
     _decided: bool = False  # for SCHEDULER: a scheduler or the fallback has it
     _settled: threading.Event = field(default_factory=threading.Event)
     _timer: threading.Timer | None = None
+    _pool: InlineDispatcher | None = None  # the one the fallback hands the run to
     _ran_here: bool = False  # executed in the calling thread (atomic block)
 
     def hand_over(self) -> None:
@@ -92,6 +94,9 @@ class Handover:
             self._settled.set()
 
     def _arm_fallback(self) -> None:
+        assert self.service is not None
+        # The pool is made here: the timer's thread must not race to make one.
+        self._pool = self.service.dispatcher.inline
         timer = threading.Timer(FALLBACK_AFTER, self._fall_back)
         timer.daemon = True
         self._timer = timer
@@ -104,9 +109,8 @@ class Handover:
                 if self._decided:
                     return
                 self._decided = True
-            assert self.service is not None
-            pool = self.service.dispatcher.inline
-            if outbox.dispatch_now(self.run, clock.now(), pool):
+            assert self._pool is not None
+            if outbox.dispatch_now(self.run, clock.now(), self._pool):
                 self.where = HERE
                 logger.warning(
                     "No scheduler handed out manual run %s of %r within %s s; "

@@ -90,17 +90,7 @@ class Command(BaseCommand):
         from django_togo_scheduler.models import ScheduledJob
 
         service, dispatcher = loop.service, loop.service.dispatcher
-        try:
-            started = loop.start(retry=not once)
-        except (TogoSchedulerError, ValueError) as exc:
-            dispatcher.shutdown(wait=False)
-            raise CommandError(
-                f"Cannot sync the declared schedules: {exc}", returncode=BAD_INPUT
-            ) from exc
-        except DatabaseError as exc:
-            dispatcher.shutdown(wait=False)
-            raise CommandError(f"Cannot sync the declared schedules: {exc}") from exc
-        if not started:  # stopped while the database was unreachable
+        if not self._start(loop, once=once):  # stopped while the database was away
             return
         if once:
             try:
@@ -125,6 +115,20 @@ class Command(BaseCommand):
         loop.stop()
         if verbosity:
             self.stdout.write("Scheduler stopped.")
+
+    @staticmethod
+    def _start(loop: SchedulerLoop, *, once: bool) -> bool:
+        """Sync the declared schedules; an invalid one is bad input (exit 2)."""
+        try:
+            return loop.start(retry=not once)
+        except (TogoSchedulerError, ValueError) as exc:
+            loop.service.dispatcher.shutdown(wait=False)
+            raise CommandError(
+                f"Cannot sync the declared schedules: {exc}", returncode=BAD_INPUT
+            ) from exc
+        except DatabaseError as exc:
+            loop.service.dispatcher.shutdown(wait=False)
+            raise CommandError(f"Cannot sync the declared schedules: {exc}") from exc
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
         from django_togo_scheduler.service import get_scheduler
