@@ -118,7 +118,7 @@ class SchedulerLoop:
         sleep = _until(wake, clock.now(), app_settings.MAX_SLEEP)
         wake_at = clock.now() + timedelta(seconds=sleep)
         engine.reconcile_ahead(clock.now(), self.dispatcher, state, wake_at)
-        self.heartbeat.beat(now)
+        self.heartbeat.beat(now, self.dispatcher.abandoned_threads())
         self._maybe_prune(now)
         self._maybe_check_overdue(now)
         return max(0.0, (wake_at - clock.now()).total_seconds())

@@ -10,6 +10,9 @@ from .models import SchedulerProcess
 
 HEARTBEAT_EVERY = timedelta(seconds=5)  # how often a scheduler refreshes its row
 FORGET_AFTER = timedelta(days=1)  # rows of processes silent this long are deleted
+# A scheduler whose row is this fresh counts as running for a manual trigger: a
+# beat is due every HEARTBEAT_EVERY, after a tick (at most MAX_SLEEP apart).
+LIVE_WITHIN = 3 * HEARTBEAT_EVERY
 
 
 class ProcessHeartbeat:
@@ -26,20 +29,22 @@ class ProcessHeartbeat:
         )
         return self.process
 
-    def beat(self, now: datetime) -> None:
-        """Record a tick, at most every ``HEARTBEAT_EVERY``."""
+    def beat(self, now: datetime, abandoned_threads: int = 0) -> None:
+        """Record a tick, at most every ``HEARTBEAT_EVERY``, with the count of
+        inline threads abandoned past their run's timeout."""
         if self.process is None:
             self.start(now)
             return
         if now - self.process.last_tick_at < HEARTBEAT_EVERY:
             return
         updated = SchedulerProcess.objects.filter(pk=self.process.pk).update(
-            last_tick_at=now
+            last_tick_at=now, abandoned_threads=abandoned_threads
         )
         if not updated:  # someone deleted the row (e.g. a prune): start a new one
             self.start(now)
             return
         self.process.last_tick_at = now
+        self.process.abandoned_threads = abandoned_threads
 
     def stop(self, now: datetime) -> None:
         """Record a clean stop."""

@@ -10,16 +10,14 @@ from typing import TYPE_CHECKING, Any
 
 from django.db.models import QuerySet
 
-from . import clock, engine, outbox
+from . import clock, engine
 from .conf import app_settings
 from .dispatch.base import Dispatcher
 from .engine import EngineState
 from .exceptions import InvalidSpec, UnknownJob
 from .locking import write_transaction
 from .models import Catchup, Run, ScheduledJob
-from .recording import SKIP_REASON
 from .registry import SCHEDULE_OPTIONS, registry
-from .signals import run_skipped
 from .specs import get_timezone, parse_duration, parse_spec, validate_spec
 
 if TYPE_CHECKING:
@@ -187,31 +185,18 @@ class Service:
                 job.next_run_at = first_slot(job.spec, job.timezone, now)
                 job.save()
 
-    def trigger(self, name: str) -> Run:
-        """Record a manual run of ``name`` now (skipped if one is in flight)."""
-        from .dispatch import resolve_queue
+    def trigger(self, name: str, *, wait: bool = False) -> Run:
+        """Run ``name`` now, outside its schedule (``trigger="manual"``).
 
-        spec = registry.get(name)
-        job = ScheduledJob.objects.filter(name=spec.name).first()
-        queue = resolve_queue(job.queue if job else None)
-        with write_transaction(Run):
-            in_flight = Run.objects.in_flight().filter(job=name).exists()
-            run = Run.objects.create(
-                job=name,
-                trigger=Run.Trigger.MANUAL,
-                status=Run.Status.SKIPPED if in_flight else Run.Status.QUEUED,
-                error=SKIP_REASON if in_flight else "",
-                finished_at=clock.now() if in_flight else None,
-                timeout=job.timeout if job else None,
-                queue=queue,
-            )
-        if in_flight:
-            run_skipped.send(sender=Run, run=run)
-        elif run.queue:
-            # Through RQ the run goes out at once; an inline run is picked up by
-            # the running scheduler's next tick (within MAX_SLEEP).
-            outbox.dispatch_now(run, clock.now(), self.rq_dispatcher)
-        return run
+        Skipped if a run of the job is in flight. Through RQ when its queue is
+        configured; inline, a live scheduler takes it, or else this process's
+        own inline pool (see :mod:`django_togo_scheduler.manual`). ``wait``:
+        return only once the run ended, with its final status.
+        """
+        from .manual import trigger
+
+        handover = trigger(self, name)
+        return handover.wait() if wait else handover.run
 
     @functools.cached_property
     def dispatcher(self) -> RoutingDispatcher:

@@ -195,12 +195,48 @@ def test_trigger_jobs__records_manual_runs_with_a_message_linking_each(admin_cli
         "testapp.fails": ("queued", "manual"),
     }
     first, second = runs["testapp.fails"], runs["testapp.noop"]
+    # No scheduler runs: this (web) process runs them, once the request commits.
     assert messages_of(response) == [
         (
             "success",
-            f'Queued: testapp.fails (<a href="{run_url(first)}">run #{first.pk}</a>), '
+            "Running in this process (no scheduler is running): "
+            f'testapp.fails (<a href="{run_url(first)}">run #{first.pk}</a>), '
             f'testapp.noop (<a href="{run_url(second)}">run #{second.pk}</a>).',
         )
+    ]
+
+
+def test_trigger_jobs__the_message_says_where_the_runs_went(admin_client, settings):
+    from django_togo_scheduler import clock
+    from django_togo_scheduler.models import SchedulerProcess
+
+    settings.RQ_QUEUES = {"togo": {"URL": "redis://127.0.0.1:1/0"}}
+    settings.TOGO_SCHEDULER = {"QUEUE": None}
+    now = clock.now()
+    SchedulerProcess.objects.create(
+        host="sched-1", pid=7, started_at=now, last_tick_at=now
+    )
+    noop = make_job("testapp.noop")
+    fails = make_job("testapp.fails")
+    ScheduledJob.objects.filter(pk=fails.pk).update(queue="togo")
+
+    response = run_action(admin_client, "trigger_jobs", noop, fails)
+
+    rq, inline = (
+        Run.objects.get(job="testapp.fails"),
+        Run.objects.get(job="testapp.noop"),
+    )
+    assert messages_of(response) == [
+        (
+            "success",
+            "Queued on RQ queue &#x27;togo&#x27;: "  # 'togo', escaped
+            f'testapp.fails (<a href="{run_url(rq)}">run #{rq.pk}</a>).',
+        ),
+        (
+            "success",
+            "Handed to the running scheduler sched-1:7: "
+            f'testapp.noop (<a href="{run_url(inline)}">run #{inline.pk}</a>).',
+        ),
     ]
 
 
@@ -216,7 +252,8 @@ def test_trigger_jobs__skipped_still_running(admin_client):
     assert messages_of(response) == [
         (
             "success",
-            f'Queued: testapp.noop (<a href="{run_url(queued)}">run #{queued.pk}</a>).',
+            "Running in this process (no scheduler is running): "
+            f'testapp.noop (<a href="{run_url(queued)}">run #{queued.pk}</a>).',
         ),
         (
             "warning",

@@ -6,11 +6,15 @@ connections: those tests use ``transactional_db`` so the threads see the rows.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from io import StringIO
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.core.management.base import SystemCheckError
 
 from django_togo_scheduler.exceptions import TogoSchedulerError
 from django_togo_scheduler.models import Run, ScheduledJob
@@ -221,6 +225,7 @@ def test_once__bad_schedule_entry_fails_and_changes_nothing(
         runscheduler_once()
 
     assert str(excinfo.value) == message
+    assert excinfo.value.returncode == 2  # invalid input
     assert schedules() == before
     assert list(ScheduledJob.objects.values_list("pk", flat=True)) == [due.pk]
     assert not Run.objects.exists()
@@ -240,5 +245,99 @@ def test_once__bad_option_in_a_decorator_names_the_job(clock_at, registry, setti
         str(excinfo.value)
         == f"{PREFIX}@job('togo.bad_zone'): {error_of(get_timezone, 'Nowhere/Special')}"
     )
+    assert excinfo.value.returncode == 2
 
     assert not ScheduledJob.objects.exists()
+
+
+@pytest.mark.django_db
+def test_system_check_errors_exit_2(settings):
+    settings.TOGO_SCHEDULER = {"QUEUE": None, "MISFIRE_GRACE": "soon"}
+
+    with pytest.raises(SystemCheckError) as excinfo:
+        call_command("runscheduler", "--once", skip_checks=False)
+
+    assert excinfo.value.returncode == 2
+    assert "django_togo_scheduler.E001" in str(excinfo.value)
+    assert not ScheduledJob.objects.exists()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("grace", ["-1", "nan", "inf"])
+def test_grace__must_be_a_number_of_seconds(grace):
+    with pytest.raises(CommandError) as excinfo:
+        call_command("runscheduler", "--once", "--grace", grace)
+
+    assert excinfo.value.returncode == 2
+    assert str(excinfo.value).startswith(
+        "--grace must be a number of seconds, 0 or more"
+    )
+
+
+@pytest.mark.django_db
+def test_once__a_database_error_at_the_sync_exits_1(monkeypatch):
+    from django.db import OperationalError
+
+    def unreachable(now):
+        raise OperationalError("connection refused")
+
+    monkeypatch.setattr("django_togo_scheduler.loop.sync_declared", unreachable)
+    with pytest.raises(CommandError) as excinfo:
+        runscheduler_once()
+
+    assert excinfo.value.returncode == 1
+    assert str(excinfo.value) == f"{PREFIX}connection refused"
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(
+    ("setting", "args", "line"),
+    [
+        (
+            '{"QUEUE": None, "SCHEDULE": {"testapp.noop": "61 * * * *"}}',
+            [],
+            "SystemCheckError: System check identified some issues:\n\nERRORS:\n"
+            "?: (django_togo_scheduler.E002) SCHEDULE['testapp.noop']: ",
+        ),
+        (
+            '{"STALE_AFTER": 0}',
+            [],
+            "SystemCheckError: System check identified some issues:\n\nERRORS:\n"
+            "?: (django_togo_scheduler.E001) ",
+        ),
+        # Past the checks, the sync refuses it before writing anything.
+        (
+            '{"QUEUE": None, "SCHEDULE": {"testapp.noop": "61 * * * *"}}',
+            ["--skip-checks"],
+            "CommandError: Cannot sync the declared schedules: SCHEDULE['testapp.noop']: ",
+        ),
+    ],
+)
+def test_subprocess__invalid_declaration_and_check_errors_exit_2(
+    tmp_path, setting, args, line
+):
+    from .procs import ROOT, subprocess_env
+
+    (tmp_path / "bad_settings.py").write_text(
+        f"from tests.settings import *\nTOGO_SCHEDULER = {setting}\n"
+    )
+    env = subprocess_env()
+    env["PYTHONPATH"] = f"{ROOT}{os.pathsep}{tmp_path}"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "django",
+            "runscheduler",
+            "--settings=bad_settings",
+            *args,
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.startswith(line), result.stderr

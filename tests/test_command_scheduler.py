@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import logging
 import os
 import subprocess
 import sys
@@ -311,22 +313,75 @@ def test_runs__times_in_the_timezone_setting(now, settings):
 # trigger, pause, resume
 
 
+def scheduler_exits(code, *args):
+    """Run a command that must end with ``CommandError`` and ``code``; (stdout, message)."""
+    out, err = StringIO(), StringIO()
+    with pytest.raises(CommandError) as excinfo:
+        call_command("scheduler", *args, stdout=out, stderr=err)
+    assert excinfo.value.returncode == code
+    return out.getvalue(), str(excinfo.value)
+
+
 @pytest.mark.django_db
-def test_trigger__records_a_queued_manual_run(service):
+def test_trigger__no_scheduler__runs_it_here_and_waits_for_it(clock_at):
     out, err = scheduler("trigger", "testapp.noop")
 
     run = Run.objects.get()
     assert (run.job, run.status, run.trigger, run.scheduled_for) == (
         "testapp.noop",
-        "queued",
+        "done",
         "manual",
         None,
     )
-    assert (
-        out
-        == f"Run #{run.pk} of testapp.noop queued; the running scheduler picks it up.\n"
-    )
+    assert out.splitlines() == [
+        f"Run #{run.pk} of testapp.noop: no scheduler is running: running it here.",
+        f"Run #{run.pk} of testapp.noop done in 0.000 s.",
+    ]
     assert err == ""
+
+
+@pytest.mark.django_db
+def test_trigger__a_live_scheduler_gets_it(clock_at):
+    live_scheduler(clock_at)
+
+    out, err = scheduler("trigger", "testapp.noop")
+
+    run = Run.objects.get()
+    assert (run.status, run.dispatched_at) == ("queued", None)  # its next tick
+    assert out == (
+        f"Run #{run.pk} of testapp.noop handed to the running scheduler "
+        "web-1:42 (not started yet).\n"
+    )
+
+
+@pytest.mark.django_db
+def test_trigger__through_rq_says_which_queue(clock_at, settings):
+    settings.RQ_QUEUES = {"togo": {"URL": "redis://127.0.0.1:1/0"}}
+    settings.TOGO_SCHEDULER = {"QUEUE": "togo"}
+
+    out, _ = scheduler("trigger", "testapp.noop")
+
+    run = Run.objects.get()
+    assert out == f"Run #{run.pk} of testapp.noop queued on RQ queue 'togo'.\n"
+
+
+@pytest.mark.django_db
+def test_trigger__wait_exits_1_when_the_run_failed(clock_at):
+    out, message = scheduler_exits(1, "trigger", "testapp.fails", "--wait")
+
+    run = Run.objects.get()
+    assert out.splitlines() == [
+        f"Run #{run.pk} of testapp.fails: no scheduler is running: running it here.",
+        f"Run #{run.pk} of testapp.fails failed in 0.000 s: "
+        "RuntimeError: this job always fails",
+    ]
+    assert message == f"run #{run.pk} of testapp.fails failed"
+
+
+@pytest.mark.django_db
+def test_trigger__wait_exits_0_when_done(clock_at):
+    out, _ = scheduler("trigger", "testapp.noop", "--wait")
+    assert out.splitlines()[-1].endswith(" done in 0.000 s.")
 
 
 @pytest.mark.django_db
@@ -341,6 +396,68 @@ def test_trigger__skipped_while_a_run_is_in_flight():
         out
         == f"Run #{run.pk} of testapp.noop skipped: its previous run is still in flight.\n"
     )
+    out, message = scheduler_exits(1, "trigger", "testapp.noop", "--wait")
+    assert out.endswith("skipped: its previous run is still in flight.\n")
+    assert message.endswith(" of testapp.noop was skipped")
+
+
+# run
+
+
+@pytest.mark.django_db
+def test_run__streams_the_jobs_log_lines_and_its_start_and_end(clock_at, settings):
+    settings.RQ_QUEUES = {"togo": {"URL": "redis://127.0.0.1:1/0"}}
+    settings.TOGO_SCHEDULER = {"QUEUE": "togo"}  # here all the same
+
+    out, err = scheduler("run", "testapp.chatty")
+
+    run = Run.objects.get()
+    assert (run.status, run.trigger, run.queue) == ("done", "manual", "")
+    assert out.splitlines() == [
+        f"INFO django_togo_scheduler.execution: Run {run.pk} of 'testapp.chatty' "
+        f"started on {run.worker}.",
+        f"INFO django_togo_scheduler.jobs.testapp.chatty: step one of run {run.pk}",
+        "WARNING django_togo_scheduler.jobs.testapp.chatty: step two",
+        f"INFO django_togo_scheduler.execution: Run {run.pk} of 'testapp.chatty' "
+        "done in 0.000 s.",
+    ]
+    assert err == ""
+    # The loggers are as they were.
+    assert logging.getLogger("django_togo_scheduler.jobs.testapp.chatty").level == 0
+    assert not logging.getLogger("django_togo_scheduler.execution").handlers
+
+
+@pytest.mark.django_db
+def test_run__failed_prints_the_traceback_and_exits_1(clock_at):
+    out, message = scheduler_exits(1, "run", "testapp.fails")
+
+    run = Run.objects.get()
+    lines = out.splitlines()
+    assert lines[:3] == [
+        f"INFO django_togo_scheduler.execution: Run {run.pk} of 'testapp.fails' "
+        f"started on {run.worker}.",
+        f"ERROR django_togo_scheduler.execution: Run {run.pk} of 'testapp.fails' failed.",
+        f"INFO django_togo_scheduler.execution: Run {run.pk} of 'testapp.fails' "
+        "failed in 0.000 s.",
+    ]
+    assert "\n".join(lines[3:]) == run.error.rstrip()
+    assert lines[3] == "Traceback (most recent call last):"
+    assert lines[-1] == "RuntimeError: this job always fails"
+    assert message == f"run #{run.pk} of testapp.fails failed"
+
+
+@pytest.mark.django_db
+def test_run__skipped_while_a_run_is_in_flight_exits_1():
+    busy = Run.objects.create(job="testapp.noop", status="running")
+
+    out, message = scheduler_exits(1, "run", "testapp.noop")
+
+    run = Run.objects.exclude(pk=busy.pk).get()
+    assert run.status == "skipped"
+    assert out == (
+        f"Run #{run.pk} of testapp.noop skipped: its previous run is still in flight.\n"
+    )
+    assert message == f"run #{run.pk} of testapp.noop was skipped"
 
 
 @pytest.mark.django_db
@@ -801,17 +918,15 @@ def mark_overdue(now):
 def test_status__fail_on_overdue_exits_1_and_names_them(clock_at):
     live_scheduler(clock_at)
     mark_overdue(clock_at)
-    out = StringIO()
 
-    with pytest.raises(SystemExit) as info:
-        call_command("scheduler", "status", "--fail-on-overdue", stdout=out)
+    out, message = scheduler_exits(1, "status", "--fail-on-overdue")
 
-    assert info.value.code == 1
-    assert out.getvalue().splitlines() == [
-        "SCHEDULER  STARTED                    LAST TICK                  AGE",
-        "web-1:42   2026-11-27T11:00:00+00:00  2026-11-27T12:00:00+00:00  0s ago",
+    assert out.splitlines() == [
+        "SCHEDULER  STARTED                    LAST TICK                  AGE     ABANDONED",
+        "web-1:42   2026-11-27T11:00:00+00:00  2026-11-27T12:00:00+00:00  0s ago  0",
         "Overdue: testapp.noop (since 2026-11-27T12:00:00+00:00), testapp.slow (since 2026-11-27T09:00:00+00:00)",
     ]
+    assert message == "2 schedule(s) overdue"
 
 
 @pytest.mark.django_db
@@ -832,14 +947,102 @@ def test_status__overdue_is_shown_but_only_fails_with_the_flag(clock_at):
 @pytest.mark.django_db
 def test_status__no_scheduler_and_overdue_lists_both(clock_at):
     mark_overdue(clock_at)
-    out = StringIO()
 
-    with pytest.raises(SystemExit) as info:
-        call_command("scheduler", "status", stdout=out)
+    out, message = scheduler_exits(1, "status")
 
-    assert info.value.code == 1
-    assert out.getvalue().splitlines()[0] == "No scheduler ticked within 30s."
-    assert out.getvalue().splitlines()[1].startswith("Overdue: testapp.noop")
+    assert out.splitlines()[0] == "No scheduler ticked within 30s."
+    assert out.splitlines()[1].startswith("Overdue: testapp.noop")
+    assert message == "no scheduler ticked within 30s"
+
+
+def handed_out(now, job, queue, ago):
+    return Run.objects.create(
+        job=job, trigger="manual", queue=queue, dispatched_at=now - ago
+    )
+
+
+@pytest.mark.django_db
+def test_status__runs_handed_out_but_not_started_fail_it_by_queue(clock_at):
+    from django_togo_scheduler.models import SchedulerProcess
+
+    live_scheduler(clock_at)
+    SchedulerProcess.objects.update(abandoned_threads=3)
+    minute = timedelta(minutes=1)
+    stuck = [
+        handed_out(clock_at, f"testapp.tick{i}", "togo", 6 * minute) for i in range(12)
+    ]
+    inline = handed_out(clock_at, "testapp.noop", "", 10 * minute)
+    handed_out(clock_at, "testapp.slow", "togo", 4 * minute)  # younger than 5m
+    Run.objects.create(job="testapp.fails", trigger="manual")  # in the outbox: waits
+    Run.objects.create(
+        job="testapp.no_args",
+        status="running",
+        dispatched_at=clock_at - 9 * minute,
+        started_at=clock_at - 9 * minute,
+    )
+
+    out, message = scheduler_exits(1, "status")
+
+    named = ", ".join(f"#{run.pk} {run.job}" for run in stuck[:10])
+    assert out.splitlines()[1:] == [
+        "web-1:42   2026-11-27T11:00:00+00:00  2026-11-27T12:00:00+00:00  0s ago  3",
+        "Abandoned threads: web-1:42 has 3 (inline handlers still running past their "
+        "timeout: they cannot be stopped; a restart of the scheduler frees them)",
+        f"Unstarted for more than 5m: inline: #{inline.pk} testapp.noop "
+        "(the inline pool holding them is full or hung)",
+        f"Unstarted for more than 5m: RQ queue 'togo': {named} and 2 more "
+        "(is an rqworker running for it?)",
+    ]
+    assert message == "13 run(s) handed out more than 5m ago have not started"
+    out, _ = scheduler("status", "--unstarted-after", "11m")
+    assert "Unstarted" not in out
+
+
+@pytest.mark.django_db
+def test_status__json(clock_at):
+    live_scheduler(clock_at)
+    mark_overdue(clock_at)
+    run = handed_out(clock_at, "testapp.noop", "", timedelta(minutes=6))
+
+    out, message = scheduler_exits(1, "status", "--json")
+
+    assert json.loads(out) == {
+        "healthy": False,
+        "problems": ["1 run(s) handed out more than 5m ago have not started"],
+        "schedulers": [
+            {
+                "scheduler": "web-1:42",
+                "host": "web-1",
+                "pid": 42,
+                "started_at": "2026-11-27T11:00:00+00:00",
+                "last_tick_at": "2026-11-27T12:00:00+00:00",
+                "age_seconds": 0.0,
+                "abandoned_threads": 0,
+            }
+        ],
+        "overdue": [
+            {"name": "testapp.noop", "since": "2026-11-27T12:00:00+00:00"},
+            {"name": "testapp.slow", "since": "2026-11-27T09:00:00+00:00"},
+        ],
+        "unstarted_count": 1,
+        "unstarted": [
+            {
+                "id": run.pk,
+                "job": "testapp.noop",
+                "queue": "",
+                "dispatched_at": "2026-11-27T11:54:00+00:00",
+            }
+        ],
+    }
+    run.delete()
+    out, err = scheduler("status", "--json")
+    assert json.loads(out)["healthy"] is True and err == ""
+
+
+@pytest.mark.django_db
+def test_status__bad_unstarted_after_exits_2(clock_at):
+    _, err = scheduler_fails("status", "--unstarted-after", "soon")
+    assert err.startswith("scheduler status: 'soon' is not a duration")
 
 
 # explain
@@ -907,3 +1110,22 @@ def test_explain__bad_input_exits_2(clock_at, args, line):
     )
 
     assert scheduler_fails("explain", *args) == ("", f"scheduler explain: {line}\n")
+
+
+@pytest.mark.parametrize("name", ["trigger", "run", "status"])
+def test_help__every_subcommand_and_option_has_a_help_text(name):
+    import argparse
+
+    from django_togo_scheduler.management.commands.scheduler import Command
+
+    parser = Command().create_parser("manage.py", "scheduler")
+    (choices,) = [
+        a for a in parser._actions if isinstance(a, argparse._SubParsersAction)
+    ]
+    helps = {action.dest: action.help for action in choices._choices_actions}
+    assert helps[name]
+    sub = choices.choices[name]
+    shared = {"help", "verbosity", "settings", "pythonpath", "traceback", "no_color",
+              "force_color", "skip_checks"}  # fmt: skip
+    own = [a for a in sub._actions if a.dest not in shared]
+    assert own and all(a.help for a in own), [a.dest for a in own if not a.help]

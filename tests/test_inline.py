@@ -13,6 +13,8 @@ from django_togo_scheduler.engine import tick
 from django_togo_scheduler.models import Run, ScheduledJob
 from django_togo_scheduler.outbox import dispatch_pending
 
+from .procs import wait_until
+
 pytestmark = pytest.mark.django_db(transaction=True)
 
 WAIT = 10  # seconds a test waits for a thread at most
@@ -37,7 +39,7 @@ def gate(registry):
 
 @pytest.fixture
 def pool():
-    dispatcher = InlineDispatcher(workers=2)
+    dispatcher = InlineDispatcher(workers=2, monitor=False)
     yield dispatcher
     dispatcher.shutdown(wait=True)
 
@@ -56,7 +58,7 @@ def test_get_dispatcher__inline_pool_sized_by_setting(settings):
     dispatcher = get_dispatcher()
     try:
         assert isinstance(dispatcher.inline, InlineDispatcher)
-        assert dispatcher.inline._pool._max_workers == 3
+        assert dispatcher.inline.workers == 3
     finally:
         dispatcher.shutdown()
 
@@ -72,7 +74,8 @@ def test_dispatcher_base__dispatch_is_abstract():
     with pytest.raises(NotImplementedError):
         Dispatcher().dispatch([])
     Dispatcher().check(clock.now())
-    Dispatcher().shutdown()
+    Dispatcher().shutdown(grace=1)
+    assert Dispatcher().abandoned_threads() == 0
 
 
 def test_inline__runs_in_a_pool_thread_and_a_long_job_does_not_block_the_tick(
@@ -141,15 +144,101 @@ def test_inline__shutdown_puts_unstarted_runs_back_in_the_outbox(gate, registry)
     blocking = Run.objects.create(job="test.gated", trigger="manual")
     waiting = Run.objects.create(job="testapp.noop", trigger="manual")
     dispatch_pending(clock.now(), single)
+    assert entered.wait(WAIT)  # the one thread is busy: the other run waits in the pool
+
+    single.shutdown(wait=False)
+
+    back = Run.objects.get(pk=waiting.pk)
+    assert (back.status, back.dispatched_at) == ("queued", None)
+    assert single.held() == [blocking.pk]
+    opened.set()
+    assert single.wait_held(WAIT)
+    assert Run.objects.get(pk=blocking.pk).status == "done"
+    assert Run.objects.get(pk=waiting.pk).status == "queued"  # for another scheduler
+
+
+def test_inline__shutdown_fails_runs_still_running_after_the_grace(gate):
+    opened, entered, _ = gate
+    single = InlineDispatcher(workers=1)
+    run = Run.objects.create(job="test.gated", trigger="manual")
+    dispatch_pending(clock.now(), single)
     assert entered.wait(WAIT)
 
-    opened.set()
-    single.shutdown(wait=True)
+    single.shutdown(wait=True, grace=0.2)
 
-    assert Run.objects.get(pk=blocking.pk).status == "done"
+    failed = Run.objects.get(pk=run.pk)
+    assert failed.status == "failed" and failed.finished_at is not None
+    assert failed.error == (
+        f"scheduler exited: {clock.worker_name()} stopped before the run ended "
+        "(still running 0.2 s after the scheduler was asked to stop)"
+    )
+    assert single.held() == []
+    opened.set()  # the thread returns; its late result is discarded
+    assert wait_for_status(run.pk, "failed")
+
+
+def test_inline__fail_held_fails_running_runs_and_puts_waiting_ones_back(gate, calls):
+    opened, entered, _ = gate
+    single = InlineDispatcher(workers=1)
+    running = Run.objects.create(job="test.gated", trigger="manual")
+    waiting = Run.objects.create(job="testapp.noop", trigger="manual")
+    dispatch_pending(clock.now(), single)
+    assert entered.wait(WAIT)
+
+    assert single.fail_held("process exited: test") == [running.pk]
+
+    assert Run.objects.get(pk=running.pk).error == "process exited: test"
+    assert single.held() == []
+    opened.set()  # the thread is free: the waiting run is not ours any more
+    done = Run.objects.create(job="test.record", trigger="manual")
+    single.dispatch([done])  # after the waiting run's task, in the one thread
+    assert wait_for_status(done.pk, "done")
     back = Run.objects.get(pk=waiting.pk)
-    # Either it ran before the shutdown got to it, or it is back in the outbox.
-    assert (back.status, back.dispatched_at is None) in {
-        ("queued", True),
-        ("done", False),
-    }
+    assert (back.status, back.dispatched_at, back.started_at) == ("queued", None, None)
+    single.shutdown()
+
+
+def test_inline__the_monitor_fails_a_run_past_its_timeout_and_replaces_its_thread(
+    gate, calls, caplog
+):
+    opened, entered, threads = gate
+    single = InlineDispatcher(workers=1)  # with its monitor, as in any process
+    hung = Run.objects.create(job="test.gated", trigger="manual", timeout=1)
+    dispatch_pending(clock.now(), single)
+    assert entered.wait(WAIT)
+
+    assert wait_for_status(hung.pk, "failed")  # no tick, no check() call
+
+    assert "timeout" in Run.objects.get(pk=hung.pk).error
+    assert single.abandoned_threads() == 1
+    (line,) = [r for r in caplog.records if "abandoned" in r.getMessage()]
+    assert line.levelname == "WARNING"
+    assert line.getMessage() == (
+        f"Run {hung.pk} of 'test.gated' is past its timeout: its thread cannot be "
+        "stopped and is abandoned (1 abandoned thread(s) in this process; the pool "
+        "still runs 1 at once)."
+    )
+    other = Run.objects.create(job="test.record", trigger="manual")
+    dispatch_pending(clock.now(), single)
+    assert wait_for_status(other.pk, "done")  # the one thread was replaced
+    opened.set()
+    assert wait_until(lambda: single.abandoned_threads() == 0)
+    single.shutdown()
+
+
+def test_inline__the_monitor_beats_for_runs_waiting_in_the_pool(gate, settings):
+    settings.TOGO_SCHEDULER = {"QUEUE": None, "STALE_AFTER": 1.5}  # beats every 0.5 s
+    opened, entered, _ = gate
+    single = InlineDispatcher(workers=1)
+    Run.objects.create(job="test.gated", trigger="manual")
+    waiting = Run.objects.create(job="testapp.noop", trigger="manual")
+    dispatch_pending(clock.now(), single)
+    assert entered.wait(WAIT)
+    first = Run.objects.get(pk=waiting.pk).heartbeat_at
+
+    assert wait_until(lambda: Run.objects.get(pk=waiting.pk).heartbeat_at > first)
+
+    assert Run.objects.get(pk=waiting.pk).status == "queued"
+    opened.set()
+    assert wait_for_status(waiting.pk, "done")
+    single.shutdown()

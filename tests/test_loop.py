@@ -8,6 +8,7 @@ import pytest
 from django.db import OperationalError
 
 from django_togo_scheduler import loop as loop_module
+from django_togo_scheduler.dispatch.base import Dispatcher
 from django_togo_scheduler.loop import SchedulerLoop, seconds_until_next
 from django_togo_scheduler.models import Run, ScheduledJob
 from django_togo_scheduler.service import Service
@@ -211,7 +212,7 @@ def test_run_once__claims_a_slot_ahead_and_hands_its_runs_over_at_its_instant(
     monkeypatch.setattr(claim.time, "sleep", sleep)
     handed = []
 
-    class Recorder:
+    class Recorder(Dispatcher):
         def dispatch(self, runs):
             committed = Run.objects.filter(pk__in=[run.pk for run in runs]).count()
             handed.append(

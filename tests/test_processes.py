@@ -16,7 +16,7 @@ import pytest
 from django.db import connection
 
 from django_togo_scheduler import clock
-from django_togo_scheduler.models import Run, ScheduledJob
+from django_togo_scheduler.models import Run, ScheduledJob, SchedulerProcess
 from django_togo_scheduler.specs import parse_spec
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
@@ -159,27 +159,77 @@ def test_trigger_from_another_process__picked_up_within_a_second(tmp_path):
     assert code == 0, err
 
 
-def test_second_sigterm__exits_at_once_and_the_run_is_failed_later(tmp_path):
+def test_second_sigterm__exits_at_once_with_a_timed_out_job_and_fails_the_running_run(
+    tmp_path,
+):
     side_effects = tmp_path / "effects.log"
+    hung = Run.objects.create(job="testapp.hangs", trigger="manual", timeout=1)
     run = Run.objects.create(job="testapp.slow", trigger="manual")
-    proc = start_scheduler(side_effects, TOGO_TEST_SLOW_SECONDS="60")
+    proc = start_scheduler(
+        side_effects, TOGO_TEST_SLOW_SECONDS="60", TOGO_TEST_HANG_SECONDS="60"
+    )
+    # One thread abandoned past its timeout, one run still running.
+    assert wait_until(lambda: Run.objects.get(pk=hung.pk).status == "failed")
+    assert "timeout" in Run.objects.get(pk=hung.pk).error
     assert wait_until(lambda: Run.objects.get(pk=run.pk).status == "running")
     proc.send_signal(signal.SIGTERM)
     # Two signals sent before the first was handled would coalesce into one:
     # wait until the process says it is stopping.
-    ready, _, _ = select.select([proc.stderr], [], [], 20)
-    assert ready and proc.stderr.readline().startswith(
-        "Stopping: finishing the current tick"
-    )
+    assert _stderr_line(proc, "Stopping: finishing the current tick")
     started = time.monotonic()
     proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=30)
 
     assert proc.returncode == 1
-    assert time.monotonic() - started < 10
-    assert "Second signal" in err
-    assert Run.objects.get(pk=run.pk).status == "running"  # until a reconciler sees it
+    assert time.monotonic() - started < 20  # not the 60 s of either job
+    assert "Second signal: exiting now" in err
+    failed = Run.objects.get(pk=run.pk)
+    assert failed.status == "failed"  # now, not after STALE_AFTER
+    assert failed.error == (
+        f"scheduler exited: {failed.worker} stopped before the run ended "
+        "(a second signal ended the process)"
+    )
+    assert SchedulerProcess.objects.get(pid=proc.pid).stopped_at is not None
     _wait_for_other_sessions_to_end()
+
+
+def test_sigterm__waits_at_most_the_grace_then_fails_the_run_and_exits_zero(tmp_path):
+    side_effects = tmp_path / "effects.log"
+    run = Run.objects.create(job="testapp.slow", trigger="manual")
+    proc = start_scheduler(side_effects, "--grace", "1", TOGO_TEST_SLOW_SECONDS="60")
+    assert wait_until(lambda: Run.objects.get(pk=run.pk).status == "running")
+    started = time.monotonic()
+
+    ((code, out, err),) = stop([proc])
+
+    assert code == 0, err
+    assert time.monotonic() - started < 1 + 20  # the grace, not the job's 60 s
+    assert "Scheduler stopped." in out
+    failed = Run.objects.get(pk=run.pk)
+    assert failed.status == "failed"
+    assert failed.error == (
+        f"scheduler exited: {failed.worker} stopped before the run ended "
+        "(still running 1 s after the scheduler was asked to stop)"
+    )
+    assert not side_effects.exists()  # the handler never finished
+    _wait_for_other_sessions_to_end()
+
+
+def _stderr_line(proc, start, timeout=20):
+    """Read stderr until a line starts with ``start`` (log lines may come first).
+
+    Raw reads of the pipe: a buffered readline could hold the line while
+    ``select`` waits for more.
+    """
+    seen = b"\n"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([proc.stderr], [], [], 1)
+        if ready:
+            seen += os.read(proc.stderr.fileno(), 65536)
+            if b"\n" + start.encode() in seen:
+                return True
+    return False
 
 
 def _wait_for_other_sessions_to_end():

@@ -86,8 +86,8 @@ def test_status__lists_live_schedulers_and_exits_zero(monkeypatch, now):
     call_command("scheduler", "status", stdout=out)
 
     assert out.getvalue().splitlines() == [
-        "SCHEDULER  STARTED                    LAST TICK                  AGE",
-        "web-1:42   2026-11-27T11:00:00+00:00  2026-11-27T11:59:57+00:00  3s ago",
+        "SCHEDULER  STARTED                    LAST TICK                  AGE     ABANDONED",
+        "web-1:42   2026-11-27T11:00:00+00:00  2026-11-27T11:59:57+00:00  3s ago  0",
     ]
 
 
@@ -97,9 +97,10 @@ def test_status__exits_one_when_no_scheduler_ticked_recently(monkeypatch, now):
         host="web-1", pid=42, started_at=now, last_tick_at=now - 40 * SECOND
     )
     out = StringIO()
-    with pytest.raises(SystemExit) as info:
+    with pytest.raises(CommandError) as info:
         call_command("scheduler", "status", stdout=out)
-    assert info.value.code == 1
+    assert info.value.returncode == 1
+    assert str(info.value) == "no scheduler ticked within 30s"
     assert out.getvalue() == "No scheduler ticked within 30s.\n"
     call_command("scheduler", "status", "--within", "1m", stdout=StringIO())
 
@@ -109,3 +110,12 @@ def test_status__bad_within_exits_two(capsys):
         call_command("scheduler", "status", "--within", "soon")
     assert info.value.returncode == 2
     assert str(info.value).startswith("scheduler status: 'soon' is not a duration")
+
+
+def test_heartbeat__records_the_abandoned_threads_with_the_tick(now):
+    beat = ProcessHeartbeat()
+    beat.beat(now)
+    beat.beat(now + SECOND, abandoned_threads=2)  # throttled with the tick
+    assert SchedulerProcess.objects.get().abandoned_threads == 0
+    beat.beat(now + HEARTBEAT_EVERY, abandoned_threads=2)
+    assert SchedulerProcess.objects.get().abandoned_threads == 2

@@ -178,16 +178,22 @@ def test_pause_resume__unknown_job_when_absent(service, calls):
     assert not ScheduledJob.objects.exists()
 
 
-def test_trigger__runs_a_registered_job_without_schedule(
+def test_trigger__runs_a_registered_job_without_schedule(service, calls):
+    run = service.trigger("test.record", wait=True)
+
+    assert (run.status, run.trigger, run.scheduled_for) == ("done", "manual", None)
+    assert calls[0].scheduled_for is None and calls[0].trigger == "manual"
+
+
+def test_trigger__in_a_test_transaction_it_waits_in_the_outbox_until_commit(
     service, calls, now, sync_dispatcher
 ):
     run = service.trigger("test.record")
-    assert (run.status, run.trigger, run.scheduled_for) == ("queued", "manual", None)
+    assert (run.status, run.dispatched_at) == ("queued", None)
 
-    service.tick(now, dispatcher=sync_dispatcher)
+    service.tick(now, dispatcher=sync_dispatcher)  # the testing helper's way
 
     assert Run.objects.get(pk=run.pk).status == "done"
-    assert calls[0].scheduled_for is None and calls[0].trigger == "manual"
 
 
 def test_trigger__skipped_while_in_flight(service, calls):

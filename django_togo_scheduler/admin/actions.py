@@ -44,6 +44,19 @@ def name_list(names: list[str]) -> str:
     )
 
 
+def where_in_words(handover: Any) -> str:
+    """Where a triggered run went (a ``manual.Handover``), for the message."""
+    from django_togo_scheduler import manual
+
+    if handover.where == manual.RQ:
+        return _("queued on RQ queue %(queue)s") % {"queue": repr(handover.run.queue)}
+    if handover.where == manual.SCHEDULER:
+        return _("handed to the running scheduler %(names)s") % {
+            "names": ", ".join(handover.schedulers)
+        }
+    return _("running in this process (no scheduler is running)")
+
+
 class ScheduleActions(ActionsBase):
     """Pause, resume and trigger now, for ScheduledJobAdmin."""
 
@@ -136,20 +149,25 @@ class ScheduleActions(ActionsBase):
     def trigger_jobs(
         self, request: HttpRequest, queryset: QuerySet[ScheduledJob]
     ) -> None:
+        from django_togo_scheduler import manual
         from django_togo_scheduler.exceptions import UnknownJob
         from django_togo_scheduler.service import get_scheduler
 
-        queued: list[Run] = []
+        went: dict[str, list[Run]] = {}  # where the runs went, in words -> runs
         skipped: list[Run] = []
         unknown: list[str] = []
         for name in queryset.values_list("name", flat=True):
             try:
-                run = get_scheduler().trigger(name)
+                handover = manual.trigger(get_scheduler(), name)
             except UnknownJob:
                 unknown.append(name)
                 continue
-            (skipped if run.status == Run.Status.SKIPPED else queued).append(run)
-        self.report(request, queued, _("queued"), messages.SUCCESS)
+            if handover.where == manual.SKIPPED:
+                skipped.append(handover.run)
+            else:
+                went.setdefault(where_in_words(handover), []).append(handover.run)
+        for outcome, runs in went.items():
+            self.report(request, runs, outcome, messages.SUCCESS)
         self.report(request, skipped, _("skipped: still running"), messages.WARNING)
         if unknown:
             self.message_user(
@@ -172,8 +190,9 @@ class ScheduleActions(ActionsBase):
         )
         more = len(runs) - LISTED
         tail = _(" and %(count)d more") % {"count": more} if more > 0 else ""
+        heading = outcome[:1].upper() + outcome[1:]
         self.message_user(
-            request, format_html("{}: {}{}.", outcome.capitalize(), links, tail), level
+            request, format_html("{}: {}{}.", heading, links, tail), level
         )
 
     def has_trigger_permission(self, request: HttpRequest, obj: Any = None) -> bool:

@@ -1,4 +1,4 @@
-"""``scheduler list | trigger | pause | resume | next``: schedules and specs."""
+"""``scheduler list | pause | resume | next``: schedules and specs."""
 
 from __future__ import annotations
 
@@ -37,10 +37,6 @@ def add_parsers(sub: Subparsers, parents: list[Any]) -> dict[str, Handler]:
         parents=parents,
     )
     add_json_option(listing)
-    trigger = sub.add_parser(
-        "trigger", help="Run a job now, outside its schedule.", parents=parents
-    )
-    trigger.add_argument("name")
     pause = sub.add_parser(
         "pause", help="Stop a schedule from firing.", parents=parents
     )
@@ -67,7 +63,6 @@ def add_parsers(sub: Subparsers, parents: list[Any]) -> dict[str, Handler]:
     )
     return {
         "list": do_list,
-        "trigger": do_trigger,
         "pause": do_pause,
         "resume": do_resume,
         "next": do_next,
@@ -148,17 +143,6 @@ def _as_json(job: ScheduledJob, default_tz: str) -> dict[str, Any]:
         "catchup": job.catchup,
         "max_age": text_or_none(job.max_age),
     }
-
-
-def do_trigger(out: OutputWrapper, *, name: str, **options: Any) -> None:
-    """Record a manual run of ``name``."""
-    run = get_scheduler().trigger(name)
-    if run.status == Run.Status.SKIPPED:
-        out.write(
-            f"Run #{run.pk} of {name} skipped: its previous run is still in flight."
-        )
-    else:
-        out.write(f"Run #{run.pk} of {name} queued; the running scheduler picks it up.")
 
 
 def do_pause(

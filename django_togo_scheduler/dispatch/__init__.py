@@ -66,7 +66,7 @@ class RoutingDispatcher(Dispatcher):
 
     @property
     def inline(self) -> InlineDispatcher:
-        """The inline thread pool."""
+        """The inline thread pool of this process."""
         if self._inline is None:
             from .inline import InlineDispatcher
 
@@ -92,14 +92,25 @@ class RoutingDispatcher(Dispatcher):
             self.rq.dispatch(groups[True])
 
     def check(self, now: datetime) -> None:
-        if self._inline is not None:
-            self._inline.check(now)
+        # The inline pool looks after its runs itself (its monitor thread), in
+        # any process: nothing of it is on the tick's path.
         if self._rq is not None or _any_rq_queue():
             self.rq.check(now)
 
-    def shutdown(self, wait: bool = True) -> None:
+    def abandoned_threads(self) -> int:
+        return self._inline.abandoned_threads() if self._inline is not None else 0
+
+    def held(self) -> list[int]:
+        """Ids of the runs the inline pool holds (waiting or running)."""
+        return self._inline.held() if self._inline is not None else []
+
+    def fail_held(self, error: str) -> list[int]:
+        """Fail the inline runs running here with ``error``; put the others back."""
+        return self._inline.fail_held(error) if self._inline is not None else []
+
+    def shutdown(self, wait: bool = True, grace: float | None = None) -> None:
         if self._inline is not None:
-            self._inline.shutdown(wait=wait)
+            self._inline.shutdown(wait=wait, grace=grace)
 
 
 def get_dispatcher() -> RoutingDispatcher:

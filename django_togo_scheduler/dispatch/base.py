@@ -23,7 +23,11 @@ class Dispatcher:
         raise NotImplementedError
 
     def check(self, now: datetime) -> None:
-        """Per-tick housekeeping: heartbeats for held runs, timeouts. Optional."""
+        """Per-tick housekeeping (the RQ lost-message check). Optional."""
 
-    def shutdown(self, wait: bool = True) -> None:
-        """Release resources; ``wait`` for runs in progress. Optional."""
+    def abandoned_threads(self) -> int:
+        """Threads left running a handler past its timeout (inline only)."""
+        return 0
+
+    def shutdown(self, wait: bool = True, grace: float | None = None) -> None:
+        """Release resources; ``wait`` for runs in progress, at most ``grace`` s. Optional."""

@@ -38,6 +38,19 @@ def slow(ctx):
     _log(f"slow {ctx.run_id}")
 
 
+@job("testapp.hangs")
+def hangs(ctx):
+    # A second slow job (sleeps TOGO_TEST_HANG_SECONDS): past a short timeout.
+    time.sleep(float(os.environ.get("TOGO_TEST_HANG_SECONDS", "60")))
+    _log(f"hangs {ctx.run_id}")
+
+
+@job("testapp.chatty")
+def chatty(ctx):
+    ctx.logger.info("step one of run %s", ctx.run_id)
+    ctx.logger.warning("step two")
+
+
 def _make_ticker(index: int):
     def ticker(ctx):
         _log(

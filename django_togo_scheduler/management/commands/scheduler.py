@@ -9,7 +9,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from django_togo_scheduler.cli import health, runs, schedules
+from django_togo_scheduler.cli import health, manual, runs, schedules
 from django_togo_scheduler.cli.base import (
     BadInput,
     DescribedSubparsers,
@@ -40,7 +40,7 @@ class Command(BaseCommand):
         )
         parents = [shared_options()]
         self.handlers: dict[str, Handler] = {}
-        for group in (schedules, runs, health):
+        for group in (schedules, manual, runs, health):
             self.handlers.update(group.add_parsers(sub, parents))
 
     def handle(self, *args: Any, action: str, **options: Any) -> None:
