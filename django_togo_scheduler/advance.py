@@ -29,14 +29,14 @@ def advance(alias: str, jobs: list[DueJob], plans: dict[int, Plan]) -> None:
     else:
         for next_run_at, pks in groups.items():
             _advance_group(alias, pks, next_run_at)
-    broken = [job.pk for job in jobs if job.paused]
-    if broken:
-        ScheduledJob.objects.using(alias).filter(pk__in=broken).update(
-            paused=True,
-            paused_reason="the spec or time zone cannot be evaluated",
-            paused_by="scheduler",
-            paused_at=clock.now(),
-        )
+    for job in jobs:
+        if job.paused:  # the claim found its spec or zone broken (rare)
+            ScheduledJob.objects.using(alias).filter(pk=job.pk).update(
+                paused=True,
+                paused_reason=job.problem,
+                paused_by="scheduler",
+                paused_at=clock.now(),
+            )
 
 
 def _advance_group(alias: str, pks: list[int], next_run_at: datetime) -> None:

@@ -14,7 +14,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from typing import TYPE_CHECKING, Any
 
 from django.db import IntegrityError, connections, models
@@ -30,7 +30,7 @@ from .locking import lock_rows, write_transaction
 from .models import Run, ScheduledJob
 from .planning import Plan, plan_due
 from .registry import registry
-from .specs import get_timezone, parse_duration, parse_spec
+from .specs import Spec, get_timezone, parse_duration, parse_spec
 
 if TYPE_CHECKING:
     from .dispatch.base import Dispatcher
@@ -77,6 +77,8 @@ class DueJob:
     timeout: int | None
     paused: bool
     busy: bool
+    # Why the spec or zone cannot be evaluated (the claim then pauses it).
+    problem: str = ""
 
 
 def aware(value: datetime | str | None) -> datetime | None:
@@ -221,7 +223,7 @@ def _plan_jobs(
     plans: dict[int, Plan] = {}
     window_text = app_settings.CATCHUP_WINDOW
     window = parse_duration(window_text) if window_text else None
-    on_time_since = state.last_tick or now
+    grace = parse_duration(app_settings.MISFIRE_GRACE)
     shared: dict[tuple[object, ...], Plan] = {}
     for job in jobs:
         if not registry.is_registered(job.name):
@@ -234,13 +236,10 @@ def _plan_jobs(
             )
             state.unknown_logged.add(job.name)
             continue
-        try:
-            spec = parse_spec(job.spec)
-            tz = get_timezone(job.timezone or app_settings.TIMEZONE)
-        except TogoSchedulerError:
-            logger.exception("Schedule %r cannot be evaluated; pausing it.", job.name)
-            job.paused = True
+        evaluated = _evaluate(job)
+        if evaluated is None:
             continue
+        spec, tz = evaluated
         assert job.next_run_at is not None  # due() filtered on it
         # Schedules sharing spec, zone, slot and policy share their plan: a
         # burst of thousands of "* * * * *" schedules is planned once.
@@ -253,12 +252,12 @@ def _plan_jobs(
                 due_at=job.next_run_at,
                 now=now,
                 policy=job.catchup,
-                on_time_since=on_time_since,
+                grace=grace,
                 window=window,
             )
         if plan.missed:
             logger.info(
-                "Schedule %r missed %d slot(s) while no scheduler ran (catchup=%s).",
+                "Schedule %r missed %d slot(s) while no scheduler ticked (catchup=%s).",
                 job.name,
                 plan.missed,
                 job.catchup,
@@ -266,3 +265,23 @@ def _plan_jobs(
             )
         plans[job.pk] = plan
     return plans
+
+
+def _evaluate(job: DueJob) -> tuple[Spec, tzinfo] | None:
+    """The parsed spec and zone of ``job``; None, with ``job.problem`` saying
+    which of the two is wrong and why, when either cannot be evaluated."""
+    try:
+        spec = parse_spec(job.spec)
+    except TogoSchedulerError as exc:
+        job.problem = f"the spec cannot be evaluated: {exc}"
+    else:
+        zone = job.timezone or app_settings.TIMEZONE
+        try:
+            return spec, get_timezone(zone)
+        except TogoSchedulerError as exc:
+            job.problem = f"the time zone cannot be evaluated: {exc}"
+    logger.error(
+        "Schedule %r: %s; pausing it.", job.name, job.problem, extra={"job": job.name}
+    )
+    job.paused = True
+    return None

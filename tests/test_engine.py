@@ -199,22 +199,60 @@ def test_tick__catchup_window_bounds_all(calls, now, settings):
     assert [r.scheduled_for for r in runs] == [now]
 
 
-def test_tick__late_tick_records_every_slot_since_the_previous_tick(calls, now):
-    # The scheduler was alive (previous tick at now) but the next tick came 25 s later.
+def test_tick__a_late_tick_records_the_slots_within_misfire_grace(calls, now):
+    # The scheduler was alive (previous tick at now) but the next tick came 25 s
+    # later: the slots older than MISFIRE_GRACE (10 s) then were missed.
     make_job("test.record", spec="@every 5s", next_run_at=now + timedelta(seconds=5))
     state = EngineState(last_tick=now)
 
     runs = tick(now + timedelta(seconds=25), dispatcher=Recorder(), state=state)
 
+    assert [int((r.scheduled_for - now).total_seconds()) for r in runs] == [15, 20, 25]
+    assert [r.status for r in runs] == ["queued", "skipped", "skipped"]
+    assert [r.trigger for r in runs] == ["catchup", "catchup", "schedule"]
+
+
+def test_tick__misfire_grace_is_the_setting(calls, now, settings):
+    settings.TOGO_SCHEDULER = {"QUEUE": None, "MISFIRE_GRACE": "30s"}
+    make_job("test.record", spec="@every 5s", next_run_at=now + timedelta(seconds=5))
+
+    runs = tick(now + timedelta(seconds=25), dispatcher=Recorder())
+
     assert [int((r.scheduled_for - now).total_seconds()) for r in runs] == [
-        5,
-        10,
-        15,
-        20,
-        25,
-    ]
-    assert [r.status for r in runs] == ["queued"] + ["skipped"] * 4
-    assert [r.trigger for r in runs] == ["catchup"] * 4 + ["schedule"]
+        5, 10, 15, 20, 25,
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("policy", "expected"),
+    [
+        ("latest", [(14, "schedule", "queued")]),
+        ("none", []),
+        (
+            "all",
+            [(h, "catchup", "queued") for h in (10, 11, 12, 13)]
+            + [(14, "schedule", "queued")],
+        ),
+    ],
+)
+def test_tick__a_stalled_scheduler_applies_the_catchup_policy(
+    calls, now, policy, expected
+):
+    # One process ticks at 09:44, then cannot tick until 14:20 (the database
+    # unreachable, the machine suspended): 10:00 ... 14:00 were missed.
+    at = now.replace(hour=9, minute=44)
+    make_job("test.record", spec="0 * * * *", next_run_at=at.replace(hour=10, minute=0),
+             catchup=policy)  # fmt: skip
+    state = EngineState()
+    recorder = Recorder()
+    assert tick(at, dispatcher=recorder, state=state) == []
+
+    runs = tick(at.replace(hour=14, minute=20), dispatcher=recorder, state=state)
+
+    assert [(r.scheduled_for.hour, r.trigger, r.status) for r in runs] == expected
+    # The run that runs is the newest slot's, except under "all" (oldest first).
+    assert recorder.handed == [r.pk for r in runs[:1]]
+    assert ScheduledJob.objects.get().next_run_at == at.replace(hour=15, minute=0)
 
 
 def test_tick__unknown_handler_is_left_due_and_logged_once(now, caplog):
@@ -244,19 +282,40 @@ def test_tick__an_already_recorded_slot_is_not_fired_again(calls, now, caplog):
     assert ScheduledJob.objects.get().next_run_at == now + MIN
 
 
-def test_tick__unusable_spec_pauses_the_schedule_and_others_still_fire(
-    calls, now, caplog
+@pytest.mark.parametrize(
+    ("field", "value", "reason"),
+    [
+        (
+            "spec",
+            "not a spec",
+            "the spec cannot be evaluated: 'not a spec': expected 5 fields "
+            "(minute hour day-of-month month day-of-week), got 3",
+        ),
+        (
+            "timezone",
+            "Mars/Olympus",
+            "the time zone cannot be evaluated: unknown time zone 'Mars/Olympus'",
+        ),
+    ],
+)
+def test_tick__unusable_spec_or_zone_pauses_the_schedule_saying_which_and_why(
+    calls, now, caplog, field, value, reason
 ):
     make_job("test.record", next_run_at=now)
     make_job("testapp.noop", next_run_at=now)
-    ScheduledJob.objects.filter(name="testapp.noop").update(spec="not a spec")
+    ScheduledJob.objects.filter(name="testapp.noop").update(**{field: value})
 
     with caplog.at_level(logging.ERROR, logger="django_togo_scheduler"):
         runs = tick(now, dispatcher=Recorder())
 
     assert [r.job for r in runs] == ["test.record"]
     broken = ScheduledJob.objects.get(name="testapp.noop")
-    assert broken.paused and "cannot be evaluated" in broken.paused_reason
+    assert (broken.paused, broken.paused_by, broken.paused_reason) == (
+        True,
+        "scheduler",
+        reason,
+    )
+    assert f"Schedule 'testapp.noop': {reason}; pausing it." in caplog.text
 
 
 def test_tick__sweeps_queued_runs_nobody_dispatched(calls, now, sync_dispatcher):
