@@ -361,3 +361,47 @@ def test_rq__a_message_waiting_in_its_queue_is_left_alone(redis, dispatcher):
     dispatcher.rq.check(now + 60 * SECOND)
     assert Run.objects.get(pk=run.pk).dispatched_at is not None
     assert Queue("togo", connection=redis).job_ids == [job_id(run)]
+
+
+def test_rq__ticks_of_a_redis_outage_leave_the_dispatch_counters_unchanged(
+    redis_server, redis, dispatcher
+):
+    now = clock.now()
+    handed = _dispatched(dispatcher, now)  # its message was in Redis: one hand-over
+    waiting = Run.objects.create(job="testapp.slow", trigger="manual", queue="togo")
+    ScheduledJob.objects.create(
+        name="testapp.tick0", spec="@every 1s", next_run_at=now + SECOND
+    )
+    redis_server.stop()
+
+    for second in range(1, 41):
+        tick(now + second * SECOND, dispatcher=dispatcher)
+
+    counts = dict(Run.objects.values_list("pk", "dispatch_count"))
+    assert counts.pop(waiting.pk) == 0 and counts.pop(handed.pk) == 1
+    assert set(counts.values()) == {0}  # the slots recorded during the outage
+    assert not Run.objects.filter(status="failed").exists()
+
+
+def test_rq__a_message_lost_after_an_outage_is_dispatched_again_not_failed(
+    redis_server, redis, dispatcher, side_effects
+):
+    now = clock.now()
+    run = Run.objects.create(job="testapp.noop", trigger="manual", queue="togo")
+    redis_server.stop()
+    for second in range(9):  # an 8 s outage, a tick a second
+        tick(now + second * SECOND, dispatcher=dispatcher)
+    redis_server.start()  # back, empty
+    tick(now + 9 * SECOND, dispatcher=dispatcher)
+    assert Run.objects.get(pk=run.pk).dispatch_count == 1
+    Redis.from_url(redis_server.url).flushall()  # one real message loss
+
+    tick(now + 20 * SECOND, dispatcher=dispatcher)  # the loss is noticed
+    tick(now + 21 * SECOND, dispatcher=dispatcher)  # and the run dispatched again
+
+    again = Run.objects.get(pk=run.pk)
+    assert (again.status, again.dispatch_count) == ("queued", 2)
+    assert again.dispatched_at is not None
+    run_worker(redis_server, side_effects)
+    assert Run.objects.get(pk=run.pk).status == "done"
+    assert lines(side_effects) == [f"noop {run.pk} -"]

@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
+from django.db.models import F
 from redis import Redis
 from redis.exceptions import RedisError
 from rq import Queue
@@ -129,10 +130,22 @@ class RQDispatcher(Dispatcher):
 
     def _back_to_outbox(self, name: str, runs: list[Run], exc: Exception) -> None:
         # The runs stay recorded and queued; the sweep of a later tick retries.
-        pks = [run.pk for run in runs]
-        Run.objects.filter(pk__in=pks, status=Run.Status.QUEUED).update(
-            dispatched_at=None
-        )
+        # A hand-over that never reached Redis does not count: dispatch_count is
+        # the number of messages that did (the lost-message check limits it),
+        # and it must not grow with each tick of an outage.
+        handed: dict[object, list[int]] = defaultdict(list)
+        for run in runs:
+            handed[run.dispatched_at].append(run.pk)
+        for dispatched_at, pks in handed.items():
+            Run.objects.filter(
+                pk__in=pks,
+                status=Run.Status.QUEUED,
+                dispatched_at=dispatched_at,
+                dispatch_count__gt=0,
+            ).update(dispatched_at=None, dispatch_count=F("dispatch_count") - 1)
+        for run in runs:
+            run.dispatched_at = None
+            run.dispatch_count = max(0, run.dispatch_count - 1)
         level = logging.DEBUG if name in self._down else logging.WARNING
         self._down.add(name)
         logger.log(
@@ -140,7 +153,7 @@ class RQDispatcher(Dispatcher):
             "Queue %r unreachable (%s); %d run(s) stay queued and are dispatched when it is back.",
             name,
             exc,
-            len(pks),
+            len(runs),
         )
 
     def lost(self, name: str, runs: Iterable[Run], now: datetime) -> list[Run]:
