@@ -405,3 +405,81 @@ def test_rq__a_message_lost_after_an_outage_is_dispatched_again_not_failed(
     run_worker(redis_server, side_effects)
     assert Run.objects.get(pk=run.pk).status == "done"
     assert lines(side_effects) == [f"noop {run.pk} -"]
+
+
+def _backlog(dispatcher, now, count):
+    """``count`` runs handed to RQ at ``now`` (no worker takes them)."""
+    pks = [
+        Run.objects.create(job=f"testapp.tick{i}", trigger="manual", queue="togo").pk
+        for i in range(count)
+    ]
+    tick(now, dispatcher=dispatcher)
+    return list(Run.objects.filter(pk__in=pks).order_by("pk"))
+
+
+def _looked_up(dispatcher, monkeypatch):
+    seen = []
+    real = dispatcher.rq.lost
+
+    def lost(name, runs, now):
+        runs = list(runs)
+        seen.append([run.pk for run in runs])
+        return real(name, runs, now)
+
+    monkeypatch.setattr(dispatcher.rq, "lost", lost)
+    return seen
+
+
+def test_rq__the_lost_message_check_walks_a_backlog_longer_than_its_batch(
+    redis, dispatcher, monkeypatch
+):
+    from django_togo_scheduler.dispatch import rq
+
+    monkeypatch.setattr(rq, "LOST_CHECK_BATCH", 3)
+    now = clock.now()
+    runs = _backlog(dispatcher, now, 8)
+    victim = runs[6]  # past the first batch
+    redis.lrem("rq:queue:togo", 1, job_id(victim))  # taken by a worker that died
+    seen = _looked_up(dispatcher, monkeypatch)
+    redis.config_resetstat()
+
+    for n in range(1, 5):
+        dispatcher.rq.check(now + n * 6 * SECOND)
+
+    pks = [run.pk for run in runs]
+    # A batch per check, each after the previous one; then it starts over.
+    assert seen == [pks[0:3], pks[3:6], pks[6:8], pks[0:3]]
+    assert Run.objects.get(pk=victim.pk).dispatched_at is None  # found, put back
+    assert set(
+        Run.objects.exclude(pk=victim.pk).values_list("dispatched_at", flat=True)
+    ) == {Run.objects.get(pk=runs[0].pk).dispatched_at}
+    stats = redis.info("commandstats")
+    # One LRANGE of the queue per check and lookup, never an LPOS per run.
+    assert stats["cmdstat_lrange"]["calls"] == len(seen)
+    assert "cmdstat_lpos" not in stats
+
+
+def test_rq__the_lost_message_check_looks_past_what_it_reads_of_a_long_queue(
+    redis, dispatcher, monkeypatch
+):
+    from django_togo_scheduler.dispatch import rq
+
+    monkeypatch.setattr(rq, "QUEUE_SCAN", 2)
+    now = clock.now()
+    runs = _backlog(dispatcher, now, 5)
+    victim = runs[3]
+    redis.lrem("rq:queue:togo", 1, job_id(victim))
+    redis.config_resetstat()
+
+    dispatcher.rq.check(now + 6 * SECOND)
+
+    assert [Run.objects.get(pk=run.pk).dispatched_at is None for run in runs] == [
+        False,
+        False,
+        False,
+        True,
+        False,
+    ]
+    # Only the jobs not in the part read (the first 2 entries) were looked
+    # for, one LPOS each.
+    assert redis.info("commandstats")["cmdstat_lpos"]["calls"] == 3
