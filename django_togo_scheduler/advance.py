@@ -12,7 +12,7 @@ from . import clock
 from .models import ScheduledJob
 
 if TYPE_CHECKING:
-    from .claim import DueJob
+    from .due import DueJob
     from .planning import Plan
 
 

@@ -6,7 +6,7 @@ from datetime import UTC, timedelta
 import pytest
 from django.db import connection, transaction
 
-from django_togo_scheduler import advance, claim, engine, outbox, planning
+from django_togo_scheduler import advance, due, engine, outbox, planning
 from django_togo_scheduler.engine import EngineState, tick
 from django_togo_scheduler.models import Run, ScheduledJob
 from django_togo_scheduler.signals import run_skipped
@@ -328,7 +328,8 @@ def test_tick__sweeps_queued_runs_nobody_dispatched(calls, now, sync_dispatcher)
 
 
 def test_tick__claims_more_than_one_batch(calls, now, monkeypatch, registry):
-    monkeypatch.setattr(claim, "CLAIM_BATCH", 3)
+    monkeypatch.setattr(due, "CLAIM_BATCH", 3)
+    monkeypatch.setattr(due, "_CLAIMS", {})  # compiled with the batch's LIMIT
     for i in range(7):
         registry.register(f"test.many{i}", lambda ctx: None)
         make_job(f"test.many{i}", next_run_at=now)
@@ -555,10 +556,10 @@ def test_claim__compiled_once_and_each_tick_claims_only_what_is_due_by_its_now(
     registry.register("test.later", lambda: None)
     make_job("test.record", next_run_at=now)
     make_job("test.later", next_run_at=now + MIN)
-    claim._CLAIMS.clear()
+    due._CLAIMS.clear()
 
     first = tick(now, dispatcher=Recorder(), state=EngineState())
-    assert list(claim._CLAIMS) == ["default"]  # the compiled statement is kept
+    assert list(due._CLAIMS) == ["default"]  # the compiled statement is kept
     second = tick(now + MIN, dispatcher=Recorder(), state=EngineState())
 
     assert [run.job for run in first] == ["test.record"]
@@ -580,25 +581,34 @@ def due_schedules(registry, now):
     make_job("test.busy", next_run_at=now - 2 * MIN)
     make_job("test.paused", next_run_at=now, paused=True)
     make_job("test.later", next_run_at=now + MIN)
+    make_job("test.waits", next_run_at=now - 3 * MIN)
+    make_job("test.mixed", next_run_at=now - 4 * MIN)
     Run.objects.create(job="test.busy", status="running", trigger="manual")
+    # Runs that never left the outbox; and one with a run handed out beside them.
+    Run.objects.create(job="test.waits", trigger="manual")
+    Run.objects.create(job="test.waits", trigger="manual")
+    Run.objects.create(job="test.mixed", trigger="manual")
+    Run.objects.create(job="test.mixed", trigger="manual", dispatched_at=now)
 
 
 def test_lock_due__the_cursor_reads_what_the_orm_reads(registry, now):
     due_schedules(registry, now)
-    claim._CLAIMS.clear()
+    due._CLAIMS.clear()
 
     with transaction.atomic():
-        read = claim._lock_due("default", now, set())
-        through_orm = claim._read_due("default", now, set())
+        read = due.lock_due("default", now, set())
+        through_orm = due.read_due("default", now, set())
 
-    assert list(claim._CLAIMS) == ["default"]
+    assert list(due._CLAIMS) == ["default"]
     assert read == through_orm
-    assert [(job.name, job.busy) for job in read] == [
-        ("test.busy", True),
-        ("test.odd", False),
-        ("test.plain", False),
+    assert [(job.name, job.busy, job.undelivered) for job in read] == [
+        ("test.mixed", True, False),
+        ("test.waits", True, True),
+        ("test.busy", True, False),
+        ("test.odd", False, False),
+        ("test.plain", False, False),
     ]
-    odd = read[1]
+    odd = read[3]
     assert (odd.spec, odd.timezone, odd.catchup, odd.queue, odd.timeout) == (
         "*/5 * * * *",
         "Europe/Paris",
@@ -607,18 +617,26 @@ def test_lock_due__the_cursor_reads_what_the_orm_reads(registry, now):
         30,
     )
     assert odd.next_run_at == now - MIN and odd.next_run_at.utcoffset() is not None
-    assert all(type(job.paused) is bool and type(job.busy) is bool for job in read)
+    assert all(
+        type(job.paused) is type(job.busy) is type(job.undelivered) is bool
+        for job in read
+    )
 
 
 def test_lock_due__another_database_reads_through_the_orm(registry, now, monkeypatch):
     due_schedules(registry, now)
-    claim._CLAIMS.clear()
+    due._CLAIMS.clear()
     monkeypatch.setattr(connection, "vendor", "other")
 
     with transaction.atomic():
-        read = claim._lock_due("default", now, set())
-        excluding = claim._lock_due("default", now, {"test.odd"})
+        read = due.lock_due("default", now, set())
+        excluding = due.lock_due("default", now, {"test.odd"})
 
-    assert claim._CLAIMS == {}
-    assert [job.name for job in read] == ["test.busy", "test.odd", "test.plain"]
-    assert [job.name for job in excluding] == ["test.busy", "test.plain"]
+    assert due._CLAIMS == {}
+    assert [job.name for job in read] == [
+        "test.mixed", "test.waits", "test.busy", "test.odd", "test.plain",
+    ]  # fmt: skip
+    assert [job.undelivered for job in read] == [False, True, False, False, False]
+    assert [job.name for job in excluding] == [
+        "test.mixed", "test.waits", "test.busy", "test.plain",
+    ]  # fmt: skip

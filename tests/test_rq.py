@@ -483,3 +483,32 @@ def test_rq__the_lost_message_check_looks_past_what_it_reads_of_a_long_queue(
     # Only the jobs not in the part read (the first 2 entries) were looked
     # for, one LPOS each.
     assert redis.info("commandstats")["cmdstat_lpos"]["calls"] == 3
+
+
+def test_rq__after_a_redis_outage_the_newest_slot_runs_the_older_were_superseded(
+    redis_server, redis, dispatcher, side_effects
+):
+    from django_togo_scheduler.transitions import SUPERSEDED
+
+    start = clock.now().replace(microsecond=0)
+    ScheduledJob.objects.create(
+        name="testapp.noop", spec="@every 1s", next_run_at=start + SECOND
+    )
+    redis_server.stop()
+    for second in range(1, 6):  # five slots while Redis is down
+        tick(start + second * SECOND, dispatcher=dispatcher)
+    # One run waits in the outbox at a time: the latest slot's.
+    assert list(
+        Run.objects.filter(status="queued").values_list(
+            "scheduled_for", "dispatched_at"
+        )
+    ) == [(start + 5 * SECOND, None)]
+    redis_server.start()
+
+    tick(start + 6 * SECOND, dispatcher=dispatcher)
+    run_worker(redis_server, side_effects)
+
+    runs = list(Run.objects.order_by("scheduled_for").values_list("status", "error"))
+    assert runs == [("skipped", SUPERSEDED)] * 5 + [("done", "")]
+    assert lines(side_effects) == [f"noop {Run.objects.get(status='done').pk} "
+                                   f"{(start + 6 * SECOND).isoformat()}"]  # fmt: skip

@@ -139,7 +139,7 @@ class RQDispatcher(Dispatcher):
         # A hand-over that never reached Redis does not count: dispatch_count is
         # the number of messages that did (the lost-message check limits it),
         # and it must not grow with each tick of an outage.
-        handed: dict[object, list[int]] = defaultdict(list)
+        handed: dict[datetime | None, list[int]] = defaultdict(list)
         for run in runs:
             handed[run.dispatched_at].append(run.pk)
         for dispatched_at, pks in handed.items():
