@@ -16,7 +16,11 @@ if TYPE_CHECKING:
     from .planning import Plan
 
 
-def advance(alias: str, jobs: list[DueJob], plans: dict[int, Plan]) -> None:
+def advance(
+    alias: str, jobs: list[DueJob], plans: dict[int, Plan], now: datetime
+) -> None:
+    """Move each planned schedule to its next slot; pause those the claim found
+    broken (``DueJob.problem`` says why), as of ``now``."""
     # Schedules sharing their next slot are advanced in one UPDATE: a burst of
     # thousands of "* * * * *" schedules is one statement, not thousands.
     # Schedules with next slots of their own are advanced together in one
@@ -35,7 +39,7 @@ def advance(alias: str, jobs: list[DueJob], plans: dict[int, Plan]) -> None:
                 paused=True,
                 paused_reason=job.problem,
                 paused_by="scheduler",
-                paused_at=clock.now(),
+                paused_at=now,
             )
 
 

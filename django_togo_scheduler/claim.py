@@ -93,7 +93,7 @@ def _claim_batch_once(
         if not jobs:
             return 0, []
         plans = _plan_jobs(jobs, now, state)
-        advance(alias, jobs, plans)
+        advance(alias, jobs, plans, now)
         overlap = recording.overlap(alias, jobs, plans, now)
         runs = recording.build_runs(jobs, plans, overlap, now)
         created = insert(alias, runs)
