@@ -47,7 +47,8 @@ class DueJob:
     Building 500 ``ScheduledJob`` instances per batch (a raw query's model
     machinery) cost three times the query itself; the claim needs these fields,
     whether a run of the job is in flight (``busy``) and whether every run in
-    flight is still in the outbox (``undelivered``: queued, never handed out).
+    flight is an RQ run still in the outbox (``undelivered``: queued, never
+    handed out).
     """
 
     pk: int
@@ -79,11 +80,14 @@ def _due_query(alias: str, now: datetime, exclude: set[str]) -> QuerySet[Schedul
 
     ``in_flight`` is one subquery, as cheap as an ``EXISTS``: null when the job
     has no run in flight, false when one was handed out (or runs), true when
-    every run in flight is still in the outbox (queued, never handed out): the
-    runs in flight sorted handed-out first, the first one's flag.
+    every run in flight is an RQ run still in the outbox (queued, never handed
+    out: its queue was unreachable): the runs in flight sorted handed-out first,
+    the first one's flag. Inline runs in the outbox (a manual trigger, runs a
+    stopping scheduler gave back) wait a second at most, for the next sweep:
+    they keep their job busy as before.
     """
     undelivered = ExpressionWrapper(
-        Q(status=Run.Status.QUEUED, dispatched_at__isnull=True),
+        Q(status=Run.Status.QUEUED, dispatched_at__isnull=True) & ~Q(queue=""),
         output_field=models.BooleanField(),
     )
     first_in_flight = (

@@ -584,11 +584,14 @@ def due_schedules(registry, now):
     make_job("test.waits", next_run_at=now - 3 * MIN)
     make_job("test.mixed", next_run_at=now - 4 * MIN)
     Run.objects.create(job="test.busy", status="running", trigger="manual")
-    # Runs that never left the outbox; and one with a run handed out beside them.
-    Run.objects.create(job="test.waits", trigger="manual")
-    Run.objects.create(job="test.waits", trigger="manual")
-    Run.objects.create(job="test.mixed", trigger="manual")
+    # RQ runs that never left the outbox; one with a run handed out beside them;
+    # an inline run waiting in the outbox.
+    Run.objects.create(job="test.waits", trigger="manual", queue="togo")
+    Run.objects.create(job="test.waits", trigger="manual", queue="togo")
+    Run.objects.create(job="test.mixed", trigger="manual", queue="togo")
     Run.objects.create(job="test.mixed", trigger="manual", dispatched_at=now)
+    make_job("test.inline", next_run_at=now - 5 * MIN)
+    Run.objects.create(job="test.inline", trigger="manual")
 
 
 def test_lock_due__the_cursor_reads_what_the_orm_reads(registry, now):
@@ -602,13 +605,14 @@ def test_lock_due__the_cursor_reads_what_the_orm_reads(registry, now):
     assert list(due._CLAIMS) == ["default"]
     assert read == through_orm
     assert [(job.name, job.busy, job.undelivered) for job in read] == [
+        ("test.inline", True, False),
         ("test.mixed", True, False),
         ("test.waits", True, True),
         ("test.busy", True, False),
         ("test.odd", False, False),
         ("test.plain", False, False),
     ]
-    odd = read[3]
+    odd = read[4]
     assert (odd.spec, odd.timezone, odd.catchup, odd.queue, odd.timeout) == (
         "*/5 * * * *",
         "Europe/Paris",
@@ -634,9 +638,10 @@ def test_lock_due__another_database_reads_through_the_orm(registry, now, monkeyp
 
     assert due._CLAIMS == {}
     assert [job.name for job in read] == [
-        "test.mixed", "test.waits", "test.busy", "test.odd", "test.plain",
+        "test.inline", "test.mixed", "test.waits", "test.busy", "test.odd",
+        "test.plain",
     ]  # fmt: skip
-    assert [job.undelivered for job in read] == [False, True, False, False, False]
+    assert [job.undelivered for job in read] == [False, False, True] + [False] * 3
     assert [job.name for job in excluding] == [
-        "test.mixed", "test.waits", "test.busy", "test.plain",
+        "test.inline", "test.mixed", "test.waits", "test.busy", "test.plain",
     ]  # fmt: skip

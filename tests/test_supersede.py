@@ -43,11 +43,9 @@ def schedule(now, catchup="latest"):
 def undelivered(now, minutes_ago, **fields):
     """A run of test.record still in the outbox (its enqueue failed)."""
     fields.setdefault("trigger", "schedule")
+    fields.setdefault("queue", "togo")
     return Run.objects.create(
-        job="test.record",
-        scheduled_for=now - minutes_ago * MIN,
-        queue="togo",
-        **fields,
+        job="test.record", scheduled_for=now - minutes_ago * MIN, **fields
     )
 
 
@@ -95,6 +93,18 @@ def test_tick__a_run_handed_out_keeps_its_job_busy(calls, now):
         .order_by("pk")
         .values_list("status", flat=True)
     ) == ["queued", "queued"]
+
+
+def test_tick__an_inline_run_waiting_for_the_sweep_keeps_its_job_busy(calls, now):
+    # Inline runs wait in the outbox a second at most (a manual trigger, runs a
+    # stopping scheduler gave back): no queue was unreachable.
+    schedule(now)
+    waiting = undelivered(now, 1, trigger="manual", queue="")
+
+    (run,) = tick(now, dispatcher=Recorder())
+
+    assert (run.status, run.error) == ("skipped", SKIP_REASON)
+    assert Run.objects.get(pk=waiting.pk).status == "queued"
 
 
 def test_tick__under_catchup_all_a_new_slot_joins_the_runs_that_wait(calls, now):
