@@ -80,11 +80,6 @@ def plan_due(
     return Plan(recorded, next_run_at, missed)
 
 
-def is_missed(slot: datetime, seen_at: datetime, grace: timedelta) -> bool:
-    """Whether ``slot``, first seen by a tick at ``seen_at``, was missed."""
-    return seen_at - slot > grace
-
-
 def _slots_between(
     spec: Spec, tz: tzinfo, start: datetime, end: datetime
 ) -> list[datetime]:
