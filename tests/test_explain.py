@@ -379,6 +379,23 @@ def test_explain__a_due_slot_says_what_the_first_tick_does_with_it(now, catchup,
     )
 
 
+def test_explain__a_due_slot_older_than_the_catchup_window(now, settings):
+    settings.TOGO_SCHEDULER = {"QUEUE": None, "CATCHUP_WINDOW": "1h"}
+    schedule(now, next_run_at=now - 3 * HOUR, catchup="all")
+
+    result = explain("testapp.noop", now - 3 * HOUR, now=now + MINUTE)
+
+    assert result.reason.endswith(
+        "the first tick drops it: it is older than CATCHUP_WINDOW (1h)"
+    )
+    assert result.lines()[6] == (
+        "Due:      4 slots, 2026-11-27T09:00:00+00:00 to 2026-11-27T12:00:00+00:00: "
+        "the next tick records 2026-11-27T12:00:00+00:00 and drops 3 missed (older "
+        "than MISFIRE_GRACE (10s); catchup=all replays missed slots, but none older "
+        "than CATCHUP_WINDOW (1h))"
+    )
+
+
 def test_explain__a_stopped_scheduler_was_not_running_at_a_later_slot(now):
     schedule(now)
     slot = now - 2 * HOUR

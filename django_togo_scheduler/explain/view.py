@@ -142,14 +142,17 @@ class ScheduleView:
         """What the next tick does with ``slot``, a slot due now."""
         if plan is None:
             return "fires it"
-        if any(planned.at == slot for planned in plan.slots):
+        planned = next((p for p in plan.slots if p.at == slot), None)
+        if planned is not None:
             if self.now - slot <= self.grace:
                 return "fires it"
-            if self.job.catchup == "all":
+            if self.job.catchup != "all":
+                return "fires it: the most recent missed slot (catchup=latest)"
+            if planned.catchup:
                 return (
                     "fires it as a catch-up, after the older missed slots (catchup=all)"
                 )
-            return "fires it: the most recent missed slot (catchup=latest)"
+            return "fires it, after the older missed slots (catchup=all)"
         if self.now - slot <= self.grace:  # beyond the slots one tick records
             return "fires it at a later tick (a tick records at most 500 slots)"
         if self.job.catchup == "all":
