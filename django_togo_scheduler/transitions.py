@@ -71,22 +71,30 @@ def end(run_id: int, status: str, now: datetime, error: str) -> bool:
 def supersede(
     jobs: Collection[str], now: datetime, *, using: str | None = None
 ) -> list[Run]:
-    """``queued -> skipped`` for the runs of ``jobs`` never handed out; the runs it changed.
+    """``queued -> skipped`` for the RQ runs of ``jobs`` never handed out; the runs it changed.
 
-    The runs guarded are those ``queued`` with ``dispatched_at`` null (in the
-    outbox: never handed to a dispatcher, or given back by a failed enqueue).
-    They end ``skipped`` with ``error = SUPERSEDED`` and ``finished_at = now``.
-    A run another process hands out meanwhile is left alone: on PostgreSQL the
-    outbox sweep holds its row ``FOR UPDATE``, this waits for it and then finds
-    ``dispatched_at`` set. So whoever calls it must look again at what is in
-    flight afterwards (a job with a run handed out is busy), and must call it
-    inside the transaction that records the newer run (it adds no savepoint)
-    and send ``run_skipped`` for each returned run after that commit.
+    The runs taken are those with a queue (``queue`` not empty: RQ) that are
+    ``queued`` with ``dispatched_at`` null: in the outbox, never handed to
+    Redis, or given back by an enqueue Redis refused. They end ``skipped`` with
+    ``error = SUPERSEDED`` and ``finished_at = now``. Inline runs in the outbox
+    are left alone (they wait a second at most, for a sweep). A run another
+    process hands out meanwhile is left alone too: on PostgreSQL the outbox
+    sweep holds its row ``FOR UPDATE``, this waits for it and then finds
+    ``dispatched_at`` set. So the caller must look again at what is in flight
+    afterwards (a job with a run handed out is busy), must call it inside the
+    transaction that records the newer run (it adds no savepoint), and sends
+    ``run_skipped`` for each returned run after that commit.
     """
     alias = using or router.db_for_write(Run)
     with transaction.atomic(using=alias, savepoint=False):
-        undelivered = Run.objects.using(alias).filter(
-            job__in=sorted(jobs), status=Run.Status.QUEUED, dispatched_at__isnull=True
+        undelivered = (
+            Run.objects.using(alias)
+            .filter(
+                job__in=sorted(jobs),
+                status=Run.Status.QUEUED,
+                dispatched_at__isnull=True,
+            )
+            .exclude(queue="")
         )
         runs = list(undelivered.select_for_update().order_by("id"))
         if runs:

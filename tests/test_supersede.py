@@ -124,10 +124,11 @@ def test_tick__under_catchup_all_a_new_slot_joins_the_runs_that_wait(calls, now)
 
 
 def test_supersede__only_runs_never_handed_out(now):
-    waiting = undelivered(now, 3)
+    waiting = undelivered(now, 4)
+    inline = undelivered(now, 3, queue="")
     handed = undelivered(now, 2, dispatched_at=now)
     running = undelivered(now, 1, status="running", dispatched_at=now)
-    other = Run.objects.create(job="test.other", trigger="manual")
+    other = Run.objects.create(job="test.other", trigger="manual", queue="togo")
 
     with transaction.atomic():
         superseded = transitions.supersede(["test.record"], now)
@@ -137,6 +138,7 @@ def test_supersede__only_runs_never_handed_out(now):
     stored = dict(Run.objects.values_list("pk", "status"))
     assert stored == {
         waiting.pk: "skipped",
+        inline.pk: "queued",
         handed.pk: "queued",
         running.pk: "running",
         other.pk: "queued",
