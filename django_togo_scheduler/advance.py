@@ -12,11 +12,15 @@ from . import clock
 from .models import ScheduledJob
 
 if TYPE_CHECKING:
-    from .claim import DueJob
+    from .due import DueJob
     from .planning import Plan
 
 
-def advance(alias: str, jobs: list[DueJob], plans: dict[int, Plan]) -> None:
+def advance(
+    alias: str, jobs: list[DueJob], plans: dict[int, Plan], now: datetime
+) -> None:
+    """Move each planned schedule to its next slot; pause those the claim found
+    broken (``DueJob.problem`` says why), as of ``now``."""
     # Schedules sharing their next slot are advanced in one UPDATE: a burst of
     # thousands of "* * * * *" schedules is one statement, not thousands.
     # Schedules with next slots of their own are advanced together in one
@@ -29,14 +33,14 @@ def advance(alias: str, jobs: list[DueJob], plans: dict[int, Plan]) -> None:
     else:
         for next_run_at, pks in groups.items():
             _advance_group(alias, pks, next_run_at)
-    broken = [job.pk for job in jobs if job.paused]
-    if broken:
-        ScheduledJob.objects.using(alias).filter(pk__in=broken).update(
-            paused=True,
-            paused_reason="the spec or time zone cannot be evaluated",
-            paused_by="scheduler",
-            paused_at=clock.now(),
-        )
+    for job in jobs:
+        if job.paused:  # the claim found its spec or zone broken (rare)
+            ScheduledJob.objects.using(alias).filter(pk=job.pk).update(
+                paused=True,
+                paused_reason=job.problem,
+                paused_by="scheduler",
+                paused_at=now,
+            )
 
 
 def _advance_group(alias: str, pks: list[int], next_run_at: datetime) -> None:

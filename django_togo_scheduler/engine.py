@@ -22,7 +22,8 @@ from typing import TYPE_CHECKING, Any
 from django.db import connections, router
 
 from . import clock
-from .claim import aware, claim_due
+from .claim import claim_due
+from .due import aware
 from .models import Run, ScheduledJob
 from .outbox import dispatch_pending
 from .recording import waits

@@ -7,7 +7,7 @@ import logging
 from collections.abc import Collection
 from datetime import datetime, timedelta
 
-from django.db import DatabaseError, connection
+from django.db import DatabaseError, InterfaceError, connection
 
 from . import clock, engine
 from .conf import app_settings
@@ -17,6 +17,7 @@ from .models import ScheduledJob
 from .processes import ProcessHeartbeat
 from .service import Service
 from .specs import parse_duration
+from .tickerrors import TickErrors
 
 logger = logging.getLogger(__name__)
 
@@ -124,33 +125,24 @@ class SchedulerLoop:
         return max(0.0, (wake_at - clock.now()).total_seconds())
 
     def run_forever(self) -> None:
-        """Tick until :meth:`Service.stop`; database errors back off and retry."""
+        """Tick until :meth:`Service.stop`; database errors back off and retry.
+
+        An unreachable database and any other database error are logged as
+        what they are (:mod:`django_togo_scheduler.tickerrors`).
+        """
         backoff = 1.0
-        failing_since: datetime | None = None
+        errors = TickErrors(logger)
         while not self.service.stopping:
             try:
                 sleep = self.run_once()
-            except DatabaseError as exc:
-                if failing_since is None:
-                    failing_since = clock.now()
-                    logger.exception(
-                        "Tick failed on a database error; retrying in %.0f s.", backoff
-                    )
-                else:
-                    logger.error(
-                        "Database still unreachable (%s); retrying in %.0f s.",
-                        exc,
-                        backoff,
-                    )
+            except (DatabaseError, InterfaceError) as exc:
+                # (Django's InterfaceError, a closed connection, is no DatabaseError.)
+                errors.failed(exc, backoff, clock.now())
                 self._drop_connection()
                 sleep, backoff = backoff, min(backoff * 2, MAX_BACKOFF)
             else:
-                if failing_since is not None:
-                    logger.warning(
-                        "Database reachable again after %.0f s; ticking resumed.",
-                        (clock.now() - failing_since).total_seconds(),
-                    )
-                failing_since, backoff = None, 1.0
+                errors.recovered(clock.now())
+                backoff = 1.0
             self.service.wait(sleep)
 
     def _maybe_prune(self, now: datetime) -> None:

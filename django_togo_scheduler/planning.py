@@ -1,11 +1,13 @@
 """Which slots of a due schedule to record, and where its next slot is. Pure.
 
-A slot is *on time* when it became due recently: after this process's previous
-tick, or within ``MISFIRE_GRACE`` of now. On-time slots are always recorded, so a
-slow tick never loses a slot while a scheduler runs. Older slots were missed
-while no scheduler ran; the schedule's catch-up policy decides what happens to
-them. The slot that is the newest one due is an on-time fire (``schedule``);
-every other recorded slot has trigger ``catchup``.
+Downtime is time without a tick, whichever process ticks: a slot is *on time*
+when the tick that first sees it comes at most ``MISFIRE_GRACE`` after it, and
+*missed* otherwise (no scheduler ran, or one was alive but could not tick: the
+database unreachable, the machine suspended, the process stopped). On-time
+slots are always recorded; the schedule's catch-up policy decides what happens
+to missed ones. A slot recorded while a newer slot of its schedule is already
+due has trigger ``catchup``; the newest due slot is an ordinary fire
+(``schedule``).
 """
 
 from __future__ import annotations
@@ -15,9 +17,6 @@ from datetime import datetime, timedelta, tzinfo
 
 from .specs import Spec
 
-MISFIRE_GRACE = timedelta(
-    seconds=10
-)  # how late a slot may be and still count as on time
 _TICK = timedelta(microseconds=1)
 MAX_SLOTS_PER_TICK = (
     500  # slots one schedule records in one tick; the rest follow next tick
@@ -48,11 +47,17 @@ def plan_due(
     due_at: datetime,
     now: datetime,
     policy: str,
-    on_time_since: datetime,
+    grace: timedelta,
     window: timedelta | None,
 ) -> Plan:
-    """Plan a schedule whose next slot ``due_at`` is at or before ``now``."""
-    on_time_from = min(on_time_since, now - MISFIRE_GRACE)
+    """Plan a schedule whose next slot ``due_at`` is at or before ``now``.
+
+    ``grace`` is ``MISFIRE_GRACE``: slots at or after ``now - grace`` are on
+    time. Of the missed ones, ``latest`` records the newest, and only when no
+    slot is on time; ``none`` records none; ``all`` records every one not older
+    than ``now - window`` (``window`` None: no limit).
+    """
+    on_time_from = now - grace
     following = spec.next_after(due_at, tz)
     if following > now and (due_at >= on_time_from or policy != "none"):
         # The common case: exactly one slot is due (on time, or the one missed

@@ -189,17 +189,31 @@ class SchedulerSimulation:
         return self.run_until(self.now + delta)
 
     def scheduler_down_until(self, moment: datetime) -> list[Run]:
-        """No scheduler runs until ``moment``; then one starts and ticks once.
+        """No scheduler ticks until ``moment``; then a new one starts and ticks once.
 
-        Slots that came meanwhile were missed: the catch-up policies apply.
+        Slots that came meanwhile and are older than ``MISFIRE_GRACE`` by then
+        were missed: the catch-up policies apply.
         """
+        return self._no_tick_until(moment, new_process=True)
+
+    def stall_until(self, moment: datetime) -> list[Run]:
+        """The running scheduler cannot tick until ``moment``; then it ticks once.
+
+        A stall (the database unreachable, the machine suspended, the process
+        stopped): to the engine it is downtime like :meth:`scheduler_down_until`,
+        though the same process goes on.
+        """
+        return self._no_tick_until(moment, new_process=False)
+
+    def _no_tick_until(self, moment: datetime, *, new_process: bool) -> list[Run]:
         _check_aware(moment, "moment")
         before = self._last_pk()
         with _frozen_clock(lambda: self.now):
             self._begin()
             self.now = max(self.now, moment)
             self.dispatcher.finish_until(self.now)
-            self.state = engine.EngineState()  # a new process: no previous tick
+            if new_process:
+                self.state = engine.EngineState()  # no previous tick
             self._tick()
         return self._runs_after(before)
 

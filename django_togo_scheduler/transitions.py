@@ -1,16 +1,20 @@
-"""The two guarded writes of every run a worker executes, as SQL built once.
+"""Guarded status changes of a run.
 
-``start``: ``queued -> running``, one ``UPDATE ... RETURNING`` where the database
-has it (PostgreSQL, SQLite 3.35+), so only one process wins a run and gets the run
-back in the same statement. ``end``: ``running -> done|failed``, guarded on
+The two writes of every run a worker executes, as SQL built once. ``start``:
+``queued -> running``, one ``UPDATE ... RETURNING`` where the database has it
+(PostgreSQL, SQLite 3.35+), so only one process wins a run and gets the run back
+in the same statement. ``end``: ``running -> done|failed``, guarded on
 ``running``. Both are plain statements on a cursor: compiling them through the
 ORM for every run cost more than their round trips to PostgreSQL.
+
+``supersede``: ``queued -> skipped`` for runs that were never handed out, when a
+newer run of their job replaces them (the queue was unreachable meanwhile).
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -20,6 +24,9 @@ from django.db.models import Field
 from django.db.models.expressions import Col
 
 from .models import Run
+
+# The error of a run a newer run of its job replaced before it was handed out.
+SUPERSEDED = "superseded while the queue was unreachable"
 
 # Columns the start sets, in the order of its parameters.
 START_CHANGES = ("status", "started_at", "heartbeat_at", "worker")
@@ -59,6 +66,44 @@ def end(run_id: int, status: str, now: datetime, error: str) -> bool:
     ]
     applied, _ = _execute(alias, _end_sql(connection), params, returning=False)
     return applied
+
+
+def supersede(
+    jobs: Collection[str], now: datetime, *, using: str | None = None
+) -> list[Run]:
+    """``queued -> skipped`` for the RQ runs of ``jobs`` never handed out; the runs it changed.
+
+    The runs taken are those with a queue (``queue`` not empty: RQ) that are
+    ``queued`` with ``dispatched_at`` null: in the outbox, never handed to
+    Redis, or given back by an enqueue Redis refused. They end ``skipped`` with
+    ``error = SUPERSEDED`` and ``finished_at = now``. Inline runs in the outbox
+    are left alone (they wait a second at most, for a sweep). A run another
+    process hands out meanwhile is left alone too: on PostgreSQL the outbox
+    sweep holds its row ``FOR UPDATE``, this waits for it and then finds
+    ``dispatched_at`` set. So the caller must look again at what is in flight
+    afterwards (a job with a run handed out is busy), must call it inside the
+    transaction that records the newer run (it adds no savepoint), and sends
+    ``run_skipped`` for each returned run after that commit.
+    """
+    alias = using or router.db_for_write(Run)
+    with transaction.atomic(using=alias, savepoint=False):
+        undelivered = (
+            Run.objects.using(alias)
+            .filter(
+                job__in=sorted(jobs),
+                status=Run.Status.QUEUED,
+                dispatched_at__isnull=True,
+            )
+            .exclude(queue="")
+        )
+        runs = list(undelivered.select_for_update().order_by("id"))
+        if runs:
+            undelivered.filter(pk__in=[run.pk for run in runs]).update(
+                status=Run.Status.SKIPPED, error=SUPERSEDED, finished_at=now
+            )
+    for run in runs:
+        run.status, run.error, run.finished_at = Run.Status.SKIPPED, SUPERSEDED, now
+    return runs
 
 
 def _execute(

@@ -83,6 +83,7 @@ RQ_QUEUES: dict[str, dict[str, object]] = (
 TOGO_SCHEDULER = {
     "QUEUE": os.environ.get("TOGO_TEST_QUEUE") or None,
     "STALE_AFTER": float(os.environ.get("TOGO_TEST_STALE_AFTER", "25")),
+    "MISFIRE_GRACE": os.environ.get("TOGO_TEST_MISFIRE_GRACE", "10s"),
 }
 
 LOGGING = {

@@ -6,7 +6,7 @@ from datetime import UTC, timedelta
 import pytest
 from django.db import connection, transaction
 
-from django_togo_scheduler import advance, claim, engine, outbox, planning
+from django_togo_scheduler import advance, due, engine, outbox, planning
 from django_togo_scheduler.engine import EngineState, tick
 from django_togo_scheduler.models import Run, ScheduledJob
 from django_togo_scheduler.signals import run_skipped
@@ -199,22 +199,60 @@ def test_tick__catchup_window_bounds_all(calls, now, settings):
     assert [r.scheduled_for for r in runs] == [now]
 
 
-def test_tick__late_tick_records_every_slot_since_the_previous_tick(calls, now):
-    # The scheduler was alive (previous tick at now) but the next tick came 25 s later.
+def test_tick__a_late_tick_records_the_slots_within_misfire_grace(calls, now):
+    # The scheduler was alive (previous tick at now) but the next tick came 25 s
+    # later: the slots older than MISFIRE_GRACE (10 s) then were missed.
     make_job("test.record", spec="@every 5s", next_run_at=now + timedelta(seconds=5))
     state = EngineState(last_tick=now)
 
     runs = tick(now + timedelta(seconds=25), dispatcher=Recorder(), state=state)
 
+    assert [int((r.scheduled_for - now).total_seconds()) for r in runs] == [15, 20, 25]
+    assert [r.status for r in runs] == ["queued", "skipped", "skipped"]
+    assert [r.trigger for r in runs] == ["catchup", "catchup", "schedule"]
+
+
+def test_tick__misfire_grace_is_the_setting(calls, now, settings):
+    settings.TOGO_SCHEDULER = {"QUEUE": None, "MISFIRE_GRACE": "30s"}
+    make_job("test.record", spec="@every 5s", next_run_at=now + timedelta(seconds=5))
+
+    runs = tick(now + timedelta(seconds=25), dispatcher=Recorder())
+
     assert [int((r.scheduled_for - now).total_seconds()) for r in runs] == [
-        5,
-        10,
-        15,
-        20,
-        25,
-    ]
-    assert [r.status for r in runs] == ["queued"] + ["skipped"] * 4
-    assert [r.trigger for r in runs] == ["catchup"] * 4 + ["schedule"]
+        5, 10, 15, 20, 25,
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("policy", "expected"),
+    [
+        ("latest", [(14, "schedule", "queued")]),
+        ("none", []),
+        (
+            "all",
+            [(h, "catchup", "queued") for h in (10, 11, 12, 13)]
+            + [(14, "schedule", "queued")],
+        ),
+    ],
+)
+def test_tick__a_stalled_scheduler_applies_the_catchup_policy(
+    calls, now, policy, expected
+):
+    # One process ticks at 09:44, then cannot tick until 14:20 (the database
+    # unreachable, the machine suspended): 10:00 ... 14:00 were missed.
+    at = now.replace(hour=9, minute=44)
+    make_job("test.record", spec="0 * * * *", next_run_at=at.replace(hour=10, minute=0),
+             catchup=policy)  # fmt: skip
+    state = EngineState()
+    recorder = Recorder()
+    assert tick(at, dispatcher=recorder, state=state) == []
+
+    runs = tick(at.replace(hour=14, minute=20), dispatcher=recorder, state=state)
+
+    assert [(r.scheduled_for.hour, r.trigger, r.status) for r in runs] == expected
+    # The run that runs is the newest slot's, except under "all" (oldest first).
+    assert recorder.handed == [r.pk for r in runs[:1]]
+    assert ScheduledJob.objects.get().next_run_at == at.replace(hour=15, minute=0)
 
 
 def test_tick__unknown_handler_is_left_due_and_logged_once(now, caplog):
@@ -244,19 +282,40 @@ def test_tick__an_already_recorded_slot_is_not_fired_again(calls, now, caplog):
     assert ScheduledJob.objects.get().next_run_at == now + MIN
 
 
-def test_tick__unusable_spec_pauses_the_schedule_and_others_still_fire(
-    calls, now, caplog
+@pytest.mark.parametrize(
+    ("field", "value", "reason"),
+    [
+        (
+            "spec",
+            "not a spec",
+            "the spec cannot be evaluated: 'not a spec': expected 5 fields "
+            "(minute hour day-of-month month day-of-week), got 3",
+        ),
+        (
+            "timezone",
+            "Mars/Olympus",
+            "the time zone cannot be evaluated: unknown time zone 'Mars/Olympus'",
+        ),
+    ],
+)
+def test_tick__unusable_spec_or_zone_pauses_the_schedule_saying_which_and_why(
+    calls, now, caplog, field, value, reason
 ):
     make_job("test.record", next_run_at=now)
     make_job("testapp.noop", next_run_at=now)
-    ScheduledJob.objects.filter(name="testapp.noop").update(spec="not a spec")
+    ScheduledJob.objects.filter(name="testapp.noop").update(**{field: value})
 
     with caplog.at_level(logging.ERROR, logger="django_togo_scheduler"):
         runs = tick(now, dispatcher=Recorder())
 
     assert [r.job for r in runs] == ["test.record"]
     broken = ScheduledJob.objects.get(name="testapp.noop")
-    assert broken.paused and "cannot be evaluated" in broken.paused_reason
+    assert (broken.paused, broken.paused_by, broken.paused_reason) == (
+        True,
+        "scheduler",
+        reason,
+    )
+    assert f"Schedule 'testapp.noop': {reason}; pausing it." in caplog.text
 
 
 def test_tick__sweeps_queued_runs_nobody_dispatched(calls, now, sync_dispatcher):
@@ -269,7 +328,8 @@ def test_tick__sweeps_queued_runs_nobody_dispatched(calls, now, sync_dispatcher)
 
 
 def test_tick__claims_more_than_one_batch(calls, now, monkeypatch, registry):
-    monkeypatch.setattr(claim, "CLAIM_BATCH", 3)
+    monkeypatch.setattr(due, "CLAIM_BATCH", 3)
+    monkeypatch.setattr(due, "_CLAIMS", {})  # compiled with the batch's LIMIT
     for i in range(7):
         registry.register(f"test.many{i}", lambda ctx: None)
         make_job(f"test.many{i}", next_run_at=now)
@@ -496,10 +556,10 @@ def test_claim__compiled_once_and_each_tick_claims_only_what_is_due_by_its_now(
     registry.register("test.later", lambda: None)
     make_job("test.record", next_run_at=now)
     make_job("test.later", next_run_at=now + MIN)
-    claim._CLAIMS.clear()
+    due._CLAIMS.clear()
 
     first = tick(now, dispatcher=Recorder(), state=EngineState())
-    assert list(claim._CLAIMS) == ["default"]  # the compiled statement is kept
+    assert list(due._CLAIMS) == ["default"]  # the compiled statement is kept
     second = tick(now + MIN, dispatcher=Recorder(), state=EngineState())
 
     assert [run.job for run in first] == ["test.record"]
@@ -521,25 +581,38 @@ def due_schedules(registry, now):
     make_job("test.busy", next_run_at=now - 2 * MIN)
     make_job("test.paused", next_run_at=now, paused=True)
     make_job("test.later", next_run_at=now + MIN)
+    make_job("test.waits", next_run_at=now - 3 * MIN)
+    make_job("test.mixed", next_run_at=now - 4 * MIN)
     Run.objects.create(job="test.busy", status="running", trigger="manual")
+    # RQ runs that never left the outbox; one with a run handed out beside them;
+    # an inline run waiting in the outbox.
+    Run.objects.create(job="test.waits", trigger="manual", queue="togo")
+    Run.objects.create(job="test.waits", trigger="manual", queue="togo")
+    Run.objects.create(job="test.mixed", trigger="manual", queue="togo")
+    Run.objects.create(job="test.mixed", trigger="manual", dispatched_at=now)
+    make_job("test.inline", next_run_at=now - 5 * MIN)
+    Run.objects.create(job="test.inline", trigger="manual")
 
 
 def test_lock_due__the_cursor_reads_what_the_orm_reads(registry, now):
     due_schedules(registry, now)
-    claim._CLAIMS.clear()
+    due._CLAIMS.clear()
 
     with transaction.atomic():
-        read = claim._lock_due("default", now, set())
-        through_orm = claim._read_due("default", now, set())
+        read = due.lock_due("default", now, set())
+        through_orm = due.read_due("default", now, set())
 
-    assert list(claim._CLAIMS) == ["default"]
+    assert list(due._CLAIMS) == ["default"]
     assert read == through_orm
-    assert [(job.name, job.busy) for job in read] == [
-        ("test.busy", True),
-        ("test.odd", False),
-        ("test.plain", False),
+    assert [(job.name, job.busy, job.undelivered) for job in read] == [
+        ("test.inline", True, False),
+        ("test.mixed", True, False),
+        ("test.waits", True, True),
+        ("test.busy", True, False),
+        ("test.odd", False, False),
+        ("test.plain", False, False),
     ]
-    odd = read[1]
+    odd = read[4]
     assert (odd.spec, odd.timezone, odd.catchup, odd.queue, odd.timeout) == (
         "*/5 * * * *",
         "Europe/Paris",
@@ -548,18 +621,27 @@ def test_lock_due__the_cursor_reads_what_the_orm_reads(registry, now):
         30,
     )
     assert odd.next_run_at == now - MIN and odd.next_run_at.utcoffset() is not None
-    assert all(type(job.paused) is bool and type(job.busy) is bool for job in read)
+    assert all(
+        type(job.paused) is type(job.busy) is type(job.undelivered) is bool
+        for job in read
+    )
 
 
 def test_lock_due__another_database_reads_through_the_orm(registry, now, monkeypatch):
     due_schedules(registry, now)
-    claim._CLAIMS.clear()
+    due._CLAIMS.clear()
     monkeypatch.setattr(connection, "vendor", "other")
 
     with transaction.atomic():
-        read = claim._lock_due("default", now, set())
-        excluding = claim._lock_due("default", now, {"test.odd"})
+        read = due.lock_due("default", now, set())
+        excluding = due.lock_due("default", now, {"test.odd"})
 
-    assert claim._CLAIMS == {}
-    assert [job.name for job in read] == ["test.busy", "test.odd", "test.plain"]
-    assert [job.name for job in excluding] == ["test.busy", "test.plain"]
+    assert due._CLAIMS == {}
+    assert [job.name for job in read] == [
+        "test.inline", "test.mixed", "test.waits", "test.busy", "test.odd",
+        "test.plain",
+    ]  # fmt: skip
+    assert [job.undelivered for job in read] == [False, False, True] + [False] * 3
+    assert [job.name for job in excluding] == [
+        "test.inline", "test.mixed", "test.waits", "test.busy", "test.plain",
+    ]  # fmt: skip

@@ -7,6 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from django_togo_scheduler import UnknownJob
 from django_togo_scheduler.explain import error_summary, explain, parse_at
 from django_togo_scheduler.models import Run, ScheduledJob, SchedulerProcess
 from django_togo_scheduler.recording import SKIP_REASON
@@ -193,8 +194,8 @@ def test_explain__scheduler_down(now):
     result = explain("testapp.noop", now=now + MINUTE)
     assert result.decision == "scheduler down"
     assert result.reason == (
-        "the slot is due but no scheduler has ticked ever; it fires when one starts "
-        "(catchup=latest)"
+        "the slot is due but no scheduler has ticked ever; the first tick fires "
+        "it: the most recent missed slot (catchup=latest)"
     )
 
     alive(now, now - 5 * HOUR, now - 2 * HOUR)
@@ -211,8 +212,14 @@ def test_explain__due_with_a_live_scheduler(now):
 
     assert (result.decision, result.reason) == (
         "due",
-        "a scheduler is running and fires the slot at its next tick",
+        "a scheduler is running; its next tick fires it",
     )
+    assert result.lines()[6:] == [
+        "Due:      2026-11-27T12:00:00+00:00: the next tick records "
+        "2026-11-27T12:00:00+00:00",
+        "Next:     2026-11-27T13:00:00+00:00, 2026-11-27T14:00:00+00:00, "
+        "2026-11-27T15:00:00+00:00",
+    ]
 
 
 # without a run: the schedule moved past the slot
@@ -235,7 +242,7 @@ def test_explain__missed_while_no_scheduler_ran_names_the_policy_and_the_next_ru
     assert result.decision == "missed"
     assert result.reason == (
         "no scheduler was running at the slot (no heartbeat covers it); catchup=latest "
-        "fires only the most recent missed slot when a scheduler starts; the next slot "
+        "fires only the most recent missed slot; the next slot "
         f"recorded is 2026-11-27T12:00:00+00:00 (run #{later.pk}, schedule, done)"
     )
 
@@ -243,7 +250,7 @@ def test_explain__missed_while_no_scheduler_ran_names_the_policy_and_the_next_ru
 @pytest.mark.parametrize(
     ("catchup", "words"),
     [
-        ("none", "catchup=none drops the slots missed while no scheduler ran"),
+        ("none", "catchup=none drops the slots missed while no scheduler ticked"),
         ("all", "but none older than CATCHUP_WINDOW (7d)"),
     ],
 )
@@ -307,6 +314,224 @@ def test_explain__older_than_retention_may_have_been_pruned(now, settings):
     assert "older than RUN_RETENTION (1h)" in result.reason
 
 
+# after downtime: what is due now, and what comes after now
+
+
+@pytest.mark.parametrize(
+    ("catchup", "due"),
+    [
+        (
+            "latest",
+            "5 slots, 2026-11-27T10:00:00+00:00 to 2026-11-27T14:00:00+00:00: the next "
+            "tick records 2026-11-27T14:00:00+00:00 and drops 4 missed (older than "
+            "MISFIRE_GRACE (10s); catchup=latest fires only the most recent missed slot)",
+        ),
+        (
+            "none",
+            "5 slots, 2026-11-27T10:00:00+00:00 to 2026-11-27T14:00:00+00:00: the next "
+            "tick records none of them and drops 5 missed (older than MISFIRE_GRACE "
+            "(10s); catchup=none drops the slots missed while no scheduler ticked)",
+        ),
+        (
+            "all",
+            "5 slots, 2026-11-27T10:00:00+00:00 to 2026-11-27T14:00:00+00:00: the next "
+            "tick records 5, 2026-11-27T10:00:00+00:00 to 2026-11-27T14:00:00+00:00, "
+            "run one after another",
+        ),
+    ],
+)
+def test_explain__after_downtime_next_times_come_after_now_and_due_says_the_plan(
+    now, catchup, due
+):
+    # Last tick at 09:44; explained at 14:20 with no tick since: next_run_at is
+    # still 10:00.
+    schedule(now, next_run_at=now - 2 * HOUR, catchup=catchup)
+    alive(now, now - 5 * HOUR, now - 2 * HOUR - 16 * MINUTE)
+    later = now + 2 * HOUR + 20 * MINUTE
+
+    lines = explain("testapp.noop", now=later).lines()
+
+    assert lines[6] == f"Due:      {due}"
+    assert lines[7] == (
+        "Next:     2026-11-27T15:00:00+00:00, 2026-11-27T16:00:00+00:00, "
+        "2026-11-27T17:00:00+00:00"
+    )
+
+
+@pytest.mark.parametrize(
+    ("catchup", "fate"),
+    [
+        ("latest", "drops it: it is older than MISFIRE_GRACE (10s), missed; "
+                   "catchup=latest fires only the most recent missed slot"),
+        ("none", "drops it: it is older than MISFIRE_GRACE (10s), missed; "
+                 "catchup=none drops the slots missed while no scheduler ticked"),
+        ("all", "fires it as a catch-up, after the older missed slots (catchup=all)"),
+    ],
+)  # fmt: skip
+def test_explain__a_due_slot_says_what_the_first_tick_does_with_it(now, catchup, fate):
+    schedule(now, next_run_at=now - 2 * HOUR, catchup=catchup)
+
+    result = explain("testapp.noop", now - HOUR + MINUTE, now=now + 2 * HOUR)
+
+    assert result.slot == now - HOUR
+    assert result.reason == (
+        f"the slot is due but no scheduler has ticked ever; the first tick {fate}"
+    )
+
+
+def test_explain__a_due_slot_older_than_the_catchup_window(now, settings):
+    settings.TOGO_SCHEDULER = {"QUEUE": None, "CATCHUP_WINDOW": "1h"}
+    schedule(now, next_run_at=now - 3 * HOUR, catchup="all")
+
+    result = explain("testapp.noop", now - 3 * HOUR, now=now + MINUTE)
+
+    assert result.reason.endswith(
+        "the first tick drops it: it is older than CATCHUP_WINDOW (1h)"
+    )
+    assert result.lines()[6] == (
+        "Due:      4 slots, 2026-11-27T09:00:00+00:00 to 2026-11-27T12:00:00+00:00: "
+        "the next tick records 2026-11-27T12:00:00+00:00 and drops 3 missed (older "
+        "than MISFIRE_GRACE (10s); catchup=all replays missed slots, but none older "
+        "than CATCHUP_WINDOW (1h))"
+    )
+
+
+def test_explain__a_stopped_scheduler_was_not_running_at_a_later_slot(now):
+    schedule(now)
+    slot = now - 2 * HOUR
+    SchedulerProcess.objects.create(
+        host="web-1", pid=42, started_at=now - 5 * HOUR,
+        last_tick_at=slot - timedelta(seconds=5), stopped_at=slot - timedelta(seconds=5),
+    )  # fmt: skip
+
+    result = explain("testapp.noop", slot, now=now)
+
+    assert result.decision == "missed"
+    assert result.reason.startswith("no scheduler was running at the slot")
+
+
+def test_explain__a_slot_missed_while_a_live_scheduler_could_not_tick(now):
+    # One process, alive from 07:00 on, ticked at 09:44 and then not until
+    # 11:20 (a suspended machine): 10:00 and 11:00 were missed; catchup=latest
+    # recorded 11:00, late.
+    schedule(now)
+    alive(now, now - 5 * HOUR, now)
+    newest = Run.objects.create(
+        job="testapp.noop", status="done", scheduled_for=now - HOUR
+    )
+    Run.objects.filter(pk=newest.pk).update(created_at=now - 40 * MINUTE)
+
+    result = explain("testapp.noop", now - 2 * HOUR, now=now)
+
+    assert result.decision == "missed"
+    assert result.reason == (
+        "scheduler web-1:42 was alive, but no tick saw the slot within MISFIRE_GRACE "
+        "(10s): it could not tick (the database unreachable, the machine suspended, "
+        f"the process stopped); the next run, #{newest.pk} for "
+        "2026-11-27T11:00:00+00:00, was recorded late, at 2026-11-27T11:20:00+00:00; "
+        "catchup=latest fires only the most recent missed slot"
+    )
+
+
+def test_explain__a_next_run_recorded_at_its_slot_says_nothing_of_a_stall(now):
+    schedule(now)
+    alive(now, now - 5 * HOUR, now)
+    on_time = Run.objects.create(
+        job="testapp.noop", status="done", scheduled_for=now - HOUR
+    )
+    Run.objects.filter(pk=on_time.pk).update(created_at=now - HOUR)
+
+    result = explain("testapp.noop", now - 2 * HOUR, now=now)
+
+    assert result.decision == "not fired"
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "problem", "no_next"),
+    [
+        (
+            "timezone",
+            "Mars/Olympus",
+            "the time zone cannot be evaluated: unknown time zone 'Mars/Olympus'",
+            "none: the time zone cannot be evaluated",
+        ),
+        (
+            "spec",
+            "61 * * * *",
+            "the spec cannot be evaluated: '61 * * * *': minute value 61 out of "
+            "range 0-59",
+            "none: the spec cannot be evaluated",
+        ),
+    ],
+)
+def test_explain__a_schedule_the_engine_paused_is_explained(
+    now, calls, field, value, problem, no_next
+):
+    from django_togo_scheduler.engine import tick
+
+    schedule(now, name="test.record", next_run_at=now)
+    ScheduledJob.objects.filter(name="test.record").update(**{field: value})
+    before = explain("test.record", now=now)
+    assert (before.decision, before.reason) == (
+        "cannot be evaluated",
+        f"{problem}; no slot can fire, and the next tick of a scheduler pauses the "
+        "schedule",
+    )
+    tick(now, dispatcher=None)  # the engine pauses it, saying why
+
+    result = explain("test.record", now=now)
+
+    assert (result.slot, result.decision, result.paused) == (
+        None, "cannot be evaluated", True,
+    )  # fmt: skip
+    assert result.reason == (
+        f"{problem}; the schedule was paused at {now.isoformat()} by scheduler: "
+        "correct it, then resume the schedule"
+    )
+    assert result.lines()[2] == "Slot:     -"
+    assert result.lines()[-1] == f"Next:     {no_next}"
+
+
+def test_explain__the_command_explains_a_schedule_with_a_broken_zone(now):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    schedule(now, paused=True, paused_by="scheduler")
+    ScheduledJob.objects.update(timezone="Mars/Olympus")
+    out = StringIO()
+
+    call_command("scheduler", "explain", "testapp.noop", stdout=out)
+
+    assert "Decision: cannot be evaluated" in out.getvalue()
+    assert "unknown time zone 'Mars/Olympus'" in out.getvalue()
+
+
+def test_explain__an_orphaned_schedule_says_so(now):
+    schedule(now, declared=True, orphaned_at=now - HOUR)
+
+    lines = explain("testapp.noop", now=now).lines()
+
+    assert lines[0] == (
+        "Schedule: testapp.noop  0 * * * *  (UTC, catchup=latest, "
+        "orphaned since 2026-11-27T11:00:00+00:00)"
+    )
+
+
+def test_explain__a_run_superseded_while_the_queue_was_unreachable(now):
+    from django_togo_scheduler.transitions import SUPERSEDED
+
+    schedule(now)
+    Run.objects.create(
+        job="testapp.noop", status="skipped", scheduled_for=now, finished_at=now,
+        error=SUPERSEDED, queue="togo",
+    )  # fmt: skip
+
+    result = explain("testapp.noop", now=now + MINUTE)
+
+    assert (result.decision, result.reason) == ("skipped (superseded)", SUPERSEDED)
+
+
 # time, zones, input
 
 
@@ -343,8 +568,9 @@ def test_explain__the_default_time_zone_setting_and_overdue_flag(now, settings):
 
 
 def test_explain__unknown_schedule_and_bad_time(now):
-    with pytest.raises(LookupError, match="There is no schedule named 'nope'."):
+    with pytest.raises(UnknownJob, match="There is no schedule named 'nope'."):
         explain("nope", now=now)
+    assert issubclass(UnknownJob, LookupError)
     schedule(now)
     with pytest.raises(ValueError, match="invalid time 'yesterday': expected ISO 8601"):
         explain("testapp.noop", "yesterday", now=now)

@@ -5,7 +5,13 @@ from datetime import timedelta
 from itertools import pairwise
 
 import pytest
-from django.db import OperationalError
+from django.db import (
+    DataError,
+    IntegrityError,
+    InterfaceError,
+    OperationalError,
+    ProgrammingError,
+)
 
 from django_togo_scheduler import loop as loop_module
 from django_togo_scheduler.dispatch.base import Dispatcher
@@ -51,19 +57,13 @@ def test_run_once__ticks_and_prunes_old_runs_hourly(
     assert Run.objects.filter(job="x").count() == 1
 
 
-def test_run_forever__backs_off_on_database_errors_and_stops(
-    monkeypatch, caplog, sync_dispatcher
-):
+def run_forever_through(monkeypatch, sync_dispatcher, outcomes, clock_at=None):
+    """Run the loop over ``outcomes`` (exceptions raised by a tick, or a sleep
+    that ends it); return the waits between attempts."""
     service = Service()
     loop = SchedulerLoop(service, sync_dispatcher)
     waits = []
-    attempts = iter(
-        [
-            OperationalError("server closed the connection"),
-            OperationalError("again"),
-            0.5,
-        ]
-    )
+    attempts = iter(outcomes)
 
     def run_once():
         outcome = next(attempts)
@@ -75,18 +75,120 @@ def test_run_forever__backs_off_on_database_errors_and_stops(
     monkeypatch.setattr(loop, "run_once", run_once)
     monkeypatch.setattr(loop, "_drop_connection", lambda: None)
     monkeypatch.setattr(service, "wait", waits.append)
+    if clock_at is not None:
+        monkeypatch.setattr(loop_module.clock, "now", clock_at)
+    loop.run_forever()
+    return waits
+
+
+def test_run_forever__backs_off_while_the_database_is_unreachable_and_stops(
+    monkeypatch, caplog, sync_dispatcher
+):
+    outcomes = [
+        OperationalError("server closed the connection"),
+        InterfaceError("again"),
+        OperationalError("again"),
+        0.5,
+    ]
+    with caplog.at_level(logging.WARNING, logger="django_togo_scheduler"):
+        waits = run_forever_through(monkeypatch, sync_dispatcher, outcomes)
+
+    assert waits == [1.0, 2.0, 4.0, 0.5]
+    # One traceback for the outage, then one line per retry.
+    assert [r.getMessage() for r in caplog.records] == [
+        "Tick failed: the database is unreachable (server closed the connection); "
+        "retrying in 1 s.",
+        "Database still unreachable (again); retrying in 2 s.",
+        "Database still unreachable (again); retrying in 4 s.",
+        "Database reachable again after 0 s; ticking resumed.",
+    ]
+    assert caplog.text.count("Traceback") == 1
+    assert caplog.records[0].exc_info[0] is OperationalError
+
+
+def test_run_forever__other_database_errors_are_logged_as_what_they_are(
+    monkeypatch, caplog, sync_dispatcher, now
+):
+    overflow = DataError("smallint out of range")
+    outcomes = [
+        overflow,
+        DataError("smallint out of range"),
+        DataError("smallint out of range"),
+        IntegrityError("duplicate key"),
+        OperationalError("connection refused"),
+        DataError("smallint out of range"),
+        0.5,
+    ]
+    with caplog.at_level(logging.WARNING, logger="django_togo_scheduler"):
+        run_forever_through(monkeypatch, sync_dispatcher, outcomes, lambda: now)
+
+    assert [r.getMessage() for r in caplog.records] == [
+        "Tick failed on DataError (smallint out of range); retrying in 1 s.",
+        "Tick failed again on DataError (smallint out of range), 1 time(s) since "
+        "its traceback; retrying in 2 s.",
+        "Tick failed again on DataError (smallint out of range), 2 time(s) since "
+        "its traceback; retrying in 4 s.",
+        "Tick failed on IntegrityError (duplicate key); retrying in 8 s.",
+        "Tick failed: the database is unreachable (connection refused); "
+        "retrying in 16 s.",
+        "Tick failed on DataError (smallint out of range); retrying in 30 s.",
+        "Database reachable again after 0 s; ticking resumed.",
+    ]
+    tracebacks = [r.exc_info[1] for r in caplog.records if r.exc_info]
+    assert tracebacks[0] is overflow
+    assert [type(e) for e in tracebacks] == [
+        DataError,
+        IntegrityError,
+        OperationalError,
+        DataError,
+    ]
+    assert "Database still unreachable" not in caplog.text
+
+
+def test_run_forever__an_identical_error_gets_its_traceback_again_after_a_while(
+    monkeypatch, caplog, sync_dispatcher, now
+):
+    from django_togo_scheduler import tickerrors
+
+    times = iter(
+        [now, now + tickerrors.TRACEBACK_EVERY / 2, now + tickerrors.TRACEBACK_EVERY]
+        + [now + 2 * tickerrors.TRACEBACK_EVERY] * 2
+    )
+    outcomes = [ProgrammingError("no such column")] * 3 + [0.5]
+    with caplog.at_level(logging.WARNING, logger="django_togo_scheduler"):
+        run_forever_through(monkeypatch, sync_dispatcher, outcomes, lambda: next(times))
+
+    assert [bool(r.exc_info) for r in caplog.records] == [True, False, True, False]
+    assert caplog.records[-1].getMessage() == (
+        "Ticking resumed after 600 s of database errors."
+    )
+
+
+@pytest.mark.postgres_only
+@pytest.mark.django_db(transaction=True)  # the loop drops its connection
+def test_run_forever__a_real_data_error_is_not_an_outage(caplog, sync_dispatcher):
+    # A counter at the end of its column's range (what issue 12's outage counter
+    # reached after ~9 hours): the tick's UPDATE fails with DataError.
+    Run.objects.create(job="test.record", trigger="manual", dispatch_count=32767)
+    service = Service()
+    loop = SchedulerLoop(service, sync_dispatcher)
+    waits = []
+
+    def wait(seconds):
+        waits.append(seconds)
+        if len(waits) == 2:
+            service.stop()
+
+    service.wait = wait
 
     with caplog.at_level(logging.WARNING, logger="django_togo_scheduler"):
         loop.run_forever()
 
-    assert waits == [1.0, 2.0, 0.5]
-    # One traceback for the outage, then one line per retry.
-    assert caplog.text.count("Tick failed on a database error") == 1
-    assert (
-        caplog.text.count("Database still unreachable (again); retrying in 2 s.") == 1
-    )
-    assert caplog.text.count("Traceback") == 1
-    assert "Database reachable again after" in caplog.text
+    messages = [r.getMessage() for r in caplog.records]
+    assert messages[0].startswith("Tick failed on DataError (smallint out of range")
+    assert caplog.records[0].exc_info[0] is DataError
+    assert messages[1].startswith("Tick failed again on DataError")
+    assert "unreachable" not in caplog.text
 
 
 def test_start__retries_an_unreachable_database_until_stopped(

@@ -2,6 +2,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from django_togo_scheduler import planning
 from django_togo_scheduler.planning import plan_due
 from django_togo_scheduler.specs import get_timezone, parse_spec
@@ -11,14 +13,17 @@ MIN = timedelta(minutes=1)
 UTC_ZONE = get_timezone("UTC")
 
 
-def plan(spec, *, due_at, now, policy="latest", on_time_since=None, window=None):
+GRACE = timedelta(seconds=10)
+
+
+def plan(spec, *, due_at, now, policy="latest", grace=GRACE, window=None):
     return plan_due(
         parse_spec(spec),
         UTC_ZONE,
         due_at=due_at,
         now=now,
         policy=policy,
-        on_time_since=on_time_since or now,
+        grace=grace,
         window=window,
     )
 
@@ -78,15 +83,52 @@ def test_plan_due__all_caps_a_tick_and_continues_next_time(monkeypatch):
     assert p.next_run_at == T0 + 3 * MIN
 
 
-def test_plan_due__slots_since_the_previous_tick_are_on_time():
-    p = plan(
-        "* * * * *",
-        due_at=T0,
-        now=T0 + 3 * MIN,
-        on_time_since=T0 - timedelta(seconds=1),
-    )
-    assert offsets(p) == [(0, True), (1, True), (2, True), (3, False)]
-    assert p.missed == 0
+def test_plan_due__slots_within_the_grace_are_on_time_whatever_the_policy():
+    for policy in ("latest", "none", "all"):
+        p = plan("* * * * *", due_at=T0, now=T0 + 3 * MIN, policy=policy, grace=3 * MIN)
+        assert offsets(p) == [(0, True), (1, True), (2, True), (3, False)], policy
+        assert p.missed == 0
+
+
+@pytest.mark.parametrize(
+    ("policy", "expected", "missed"),
+    [
+        # Ticked at 09:44, next at 14:20 (a stall): 10:00 ... 14:00 were missed.
+        ("latest", [(14, False)], 4),
+        ("none", [], 5),
+        ("all", [(10, True), (11, True), (12, True), (13, True), (14, False)], 0),
+    ],
+)
+def test_plan_due__a_stalled_scheduler_applies_the_policy(policy, expected, missed):
+    ten = T0 - timedelta(hours=2)  # 10:00
+    p = plan("0 * * * *", due_at=ten, now=ten + timedelta(hours=4, minutes=20),
+             policy=policy)  # fmt: skip
+    assert [(s.at.hour, s.catchup) for s in p.slots] == expected
+    assert p.missed == missed
+    assert p.next_run_at == ten + 5 * timedelta(hours=1)
+
+
+@pytest.mark.parametrize(
+    ("policy", "expected"),
+    [
+        ("latest", [20, 25, 30]),
+        ("none", [20, 25, 30]),
+        ("all", [0, 5, 10, 15, 20, 25, 30]),
+    ],
+)
+def test_plan_due__slots_older_than_the_grace_were_missed(policy, expected):
+    second = timedelta(seconds=1)
+    p = plan("@every 5s", due_at=T0, now=T0 + 30 * second, policy=policy)
+    assert [int((s.at - T0) / second) for s in p.slots] == expected
+    assert [s.catchup for s in p.slots] == [True] * (len(expected) - 1) + [False]
+    assert p.missed == 7 - len(expected)
+
+
+def test_plan_due__a_single_slot_a_little_late_is_on_time_only_within_the_grace():
+    late = T0 + timedelta(seconds=11)
+    assert plan("* * * * *", due_at=T0, now=late, policy="none").slots == []
+    within = plan("* * * * *", due_at=T0, now=late, policy="none", grace=MIN)
+    assert offsets(within) == [(0, False)]
 
 
 def test_plan_due__none_skips_a_single_missed_slot():

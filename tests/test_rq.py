@@ -361,3 +361,154 @@ def test_rq__a_message_waiting_in_its_queue_is_left_alone(redis, dispatcher):
     dispatcher.rq.check(now + 60 * SECOND)
     assert Run.objects.get(pk=run.pk).dispatched_at is not None
     assert Queue("togo", connection=redis).job_ids == [job_id(run)]
+
+
+def test_rq__ticks_of_a_redis_outage_leave_the_dispatch_counters_unchanged(
+    redis_server, redis, dispatcher
+):
+    now = clock.now()
+    handed = _dispatched(dispatcher, now)  # its message was in Redis: one hand-over
+    waiting = Run.objects.create(job="testapp.slow", trigger="manual", queue="togo")
+    ScheduledJob.objects.create(
+        name="testapp.tick0", spec="@every 1s", next_run_at=now + SECOND
+    )
+    redis_server.stop()
+
+    for second in range(1, 41):
+        tick(now + second * SECOND, dispatcher=dispatcher)
+
+    counts = dict(Run.objects.values_list("pk", "dispatch_count"))
+    assert counts.pop(waiting.pk) == 0 and counts.pop(handed.pk) == 1
+    assert set(counts.values()) == {0}  # the slots recorded during the outage
+    assert not Run.objects.filter(status="failed").exists()
+
+
+def test_rq__a_message_lost_after_an_outage_is_dispatched_again_not_failed(
+    redis_server, redis, dispatcher, side_effects
+):
+    now = clock.now()
+    run = Run.objects.create(job="testapp.noop", trigger="manual", queue="togo")
+    redis_server.stop()
+    for second in range(9):  # an 8 s outage, a tick a second
+        tick(now + second * SECOND, dispatcher=dispatcher)
+    redis_server.start()  # back, empty
+    tick(now + 9 * SECOND, dispatcher=dispatcher)
+    assert Run.objects.get(pk=run.pk).dispatch_count == 1
+    Redis.from_url(redis_server.url).flushall()  # one real message loss
+
+    tick(now + 20 * SECOND, dispatcher=dispatcher)  # the loss is noticed
+    tick(now + 21 * SECOND, dispatcher=dispatcher)  # and the run dispatched again
+
+    again = Run.objects.get(pk=run.pk)
+    assert (again.status, again.dispatch_count) == ("queued", 2)
+    assert again.dispatched_at is not None
+    run_worker(redis_server, side_effects)
+    assert Run.objects.get(pk=run.pk).status == "done"
+    assert lines(side_effects) == [f"noop {run.pk} -"]
+
+
+def _backlog(dispatcher, now, count):
+    """``count`` runs handed to RQ at ``now`` (no worker takes them)."""
+    pks = [
+        Run.objects.create(job=f"testapp.tick{i}", trigger="manual", queue="togo").pk
+        for i in range(count)
+    ]
+    tick(now, dispatcher=dispatcher)
+    return list(Run.objects.filter(pk__in=pks).order_by("pk"))
+
+
+def _looked_up(dispatcher, monkeypatch):
+    seen = []
+    real = dispatcher.rq.lost
+
+    def lost(name, runs, now):
+        runs = list(runs)
+        seen.append([run.pk for run in runs])
+        return real(name, runs, now)
+
+    monkeypatch.setattr(dispatcher.rq, "lost", lost)
+    return seen
+
+
+def test_rq__the_lost_message_check_walks_a_backlog_longer_than_its_batch(
+    redis, dispatcher, monkeypatch
+):
+    from django_togo_scheduler.dispatch import rq
+
+    monkeypatch.setattr(rq, "LOST_CHECK_BATCH", 3)
+    now = clock.now()
+    runs = _backlog(dispatcher, now, 8)
+    victim = runs[6]  # past the first batch
+    redis.lrem("rq:queue:togo", 1, job_id(victim))  # taken by a worker that died
+    seen = _looked_up(dispatcher, monkeypatch)
+    redis.config_resetstat()
+
+    for n in range(1, 5):
+        dispatcher.rq.check(now + n * 6 * SECOND)
+
+    pks = [run.pk for run in runs]
+    # A batch per check, each after the previous one; then it starts over.
+    assert seen == [pks[0:3], pks[3:6], pks[6:8], pks[0:3]]
+    assert Run.objects.get(pk=victim.pk).dispatched_at is None  # found, put back
+    assert set(
+        Run.objects.exclude(pk=victim.pk).values_list("dispatched_at", flat=True)
+    ) == {Run.objects.get(pk=runs[0].pk).dispatched_at}
+    stats = redis.info("commandstats")
+    # One LRANGE of the queue per check and lookup, never an LPOS per run.
+    assert stats["cmdstat_lrange"]["calls"] == len(seen)
+    assert "cmdstat_lpos" not in stats
+
+
+def test_rq__the_lost_message_check_looks_past_what_it_reads_of_a_long_queue(
+    redis, dispatcher, monkeypatch
+):
+    from django_togo_scheduler.dispatch import rq
+
+    monkeypatch.setattr(rq, "QUEUE_SCAN", 2)
+    now = clock.now()
+    runs = _backlog(dispatcher, now, 5)
+    victim = runs[3]
+    redis.lrem("rq:queue:togo", 1, job_id(victim))
+    redis.config_resetstat()
+
+    dispatcher.rq.check(now + 6 * SECOND)
+
+    assert [Run.objects.get(pk=run.pk).dispatched_at is None for run in runs] == [
+        False,
+        False,
+        False,
+        True,
+        False,
+    ]
+    # Only the jobs not in the part read (the first 2 entries) were looked
+    # for, one LPOS each.
+    assert redis.info("commandstats")["cmdstat_lpos"]["calls"] == 3
+
+
+def test_rq__after_a_redis_outage_the_newest_slot_runs_the_older_were_superseded(
+    redis_server, redis, dispatcher, side_effects
+):
+    from django_togo_scheduler.transitions import SUPERSEDED
+
+    start = clock.now().replace(microsecond=0)
+    ScheduledJob.objects.create(
+        name="testapp.noop", spec="@every 1s", next_run_at=start + SECOND
+    )
+    redis_server.stop()
+    for second in range(1, 6):  # five slots while Redis is down
+        tick(start + second * SECOND, dispatcher=dispatcher)
+    # One run waits in the outbox at a time: the latest slot's.
+    assert list(
+        Run.objects.filter(status="queued").values_list(
+            "scheduled_for", "dispatched_at"
+        )
+    ) == [(start + 5 * SECOND, None)]
+    redis_server.start()
+
+    tick(start + 6 * SECOND, dispatcher=dispatcher)
+    run_worker(redis_server, side_effects)
+
+    runs = list(Run.objects.order_by("scheduled_for").values_list("status", "error"))
+    assert runs == [("skipped", SUPERSEDED)] * 5 + [("done", "")]
+    assert lines(side_effects) == [f"noop {Run.objects.get(status='done').pk} "
+                                   f"{(start + 6 * SECOND).isoformat()}"]  # fmt: skip

@@ -152,6 +152,54 @@ def test_simulate__step_ticks_on_a_grid_and_late_slots_still_fire_on_time(
     ]  # fmt: skip
 
 
+@pytest.mark.parametrize(
+    ("catchup", "grace", "fired"),
+    [
+        # A tick every minute sees 01:30 and 04:30 30 s late: missed.
+        ("none", "10s", ["03:00", "06:00"]),
+        ("latest", "10s", ["01:30", "03:00", "04:30", "06:00"]),  # the newest missed
+        ("none", "30s", ["01:30", "03:00", "04:30", "06:00"]),  # within the grace
+    ],
+)
+def test_simulate__a_step_coarser_than_misfire_grace_makes_slots_late(
+    service, jobs, settings, catchup, grace, fired
+):
+    settings.TOGO_SCHEDULER = {"QUEUE": None, "MISFIRE_GRACE": grace}
+    service.schedule("sim.ok", "@every 90s", catchup=catchup)
+    start = datetime(2026, 6, 1, tzinfo=UTC)
+
+    sim = simulate(start, start + 6 * MINUTE, step=MINUTE)
+
+    assert [s.strftime("%M:%S") for s in sim.slots("sim.ok")] == fired
+    assert {r.trigger for r in sim.runs("sim.ok")} == {"schedule"}
+
+
+def test_simulation__a_stall_of_a_running_scheduler_is_downtime_too(service, jobs):
+    # A scheduler alive but unable to tick (database unreachable, machine
+    # suspended) from 00:00:05 to 00:00:31: the same as no scheduler at all.
+    start = datetime(2026, 6, 1, tzinfo=UTC)
+    second = timedelta(seconds=1)
+    with SchedulerSimulation(start) as sim:
+        service.schedule("sim.ok", "@every 2s", catchup="latest")
+        service.schedule("sim.other", "@every 2s", catchup="all")
+        sim.advance(5 * second)
+        sim.stall_until(start + 31 * second)
+
+        ok = [r for r in sim.runs("sim.ok") if r.scheduled_for > start + 4 * second]
+        # On time at 00:31: the slots of the last MISFIRE_GRACE (10 s), recorded
+        # at once (the first runs, overlap skips the others); the older ones
+        # were missed.
+        assert [int((r.scheduled_for - start) / second) for r in ok] == [
+            22, 24, 26, 28, 30,
+        ]  # fmt: skip
+        assert [r.status for r in ok] == ["done"] + ["skipped"] * 4
+        replayed = [
+            r for r in sim.runs("sim.other") if r.scheduled_for > start + 4 * second
+        ]
+        assert len(replayed) == 13  # every slot, 00:06 ... 00:30
+        assert [r.trigger for r in replayed] == ["catchup"] * 12 + ["schedule"]
+
+
 def test_simulate__jobs_limits_the_simulation_and_the_others_are_restored(
     service, jobs
 ):

@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
+from django.db.models import F
 from redis import Redis
 from redis.exceptions import RedisError
 from rq import Queue
@@ -33,6 +34,9 @@ NO_TIMEOUT = -1  # RQ's "no limit"; its default (180 s) would kill long jobs sil
 ENDED = {JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED, JobStatus.FINISHED}
 LOST_CHECK_EVERY = timedelta(seconds=5)  # how often queued runs are looked up in Redis
 LOST_CHECK_BATCH = 1000  # runs looked up per check
+QUEUE_SCAN = (
+    10_000  # entries of a queue's list one check reads (LRANGE); past them, LPOS
+)
 START_GRACE = timedelta(
     seconds=10
 )  # a started RQ job whose run is still queued after this is lost
@@ -71,12 +75,12 @@ def connection_for(queue: str) -> Redis:
 
 
 def _is_lost(
-    status: bytes | None, started_at: bytes | None, position: int | None, now: datetime
+    status: bytes | None, started_at: bytes | None, listed: bool, now: datetime
 ) -> bool:
     if status is None or status.decode() in ENDED:
         return True
     if status.decode() == JobStatus.QUEUED:
-        return position is None
+        return not listed
     if status.decode() == JobStatus.STARTED and started_at:
         return now - utcparse(started_at.decode()).replace(tzinfo=UTC) > START_GRACE
     return False
@@ -89,6 +93,9 @@ class RQDispatcher(Dispatcher):
         self._queues: dict[str, Queue] = {}
         self._down: set[str] = set()
         self._last_check: datetime | None = None
+        # The lost-message check walks the queued runs by id, a batch per
+        # check, and starts over after the last one.
+        self._check_after = 0
 
     def queue(self, name: str) -> Queue:
         """The ``rq.Queue`` for a django-rq queue name, kept for the process."""
@@ -129,10 +136,22 @@ class RQDispatcher(Dispatcher):
 
     def _back_to_outbox(self, name: str, runs: list[Run], exc: Exception) -> None:
         # The runs stay recorded and queued; the sweep of a later tick retries.
-        pks = [run.pk for run in runs]
-        Run.objects.filter(pk__in=pks, status=Run.Status.QUEUED).update(
-            dispatched_at=None
-        )
+        # A hand-over that never reached Redis does not count: dispatch_count is
+        # the number of messages that did (the lost-message check limits it),
+        # and it must not grow with each tick of an outage.
+        handed: dict[datetime | None, list[int]] = defaultdict(list)
+        for run in runs:
+            handed[run.dispatched_at].append(run.pk)
+        for dispatched_at, pks in handed.items():
+            Run.objects.filter(
+                pk__in=pks,
+                status=Run.Status.QUEUED,
+                dispatched_at=dispatched_at,
+                dispatch_count__gt=0,
+            ).update(dispatched_at=None, dispatch_count=F("dispatch_count") - 1)
+        for run in runs:
+            run.dispatched_at = None
+            run.dispatch_count = max(0, run.dispatch_count - 1)
         level = logging.DEBUG if name in self._down else logging.WARNING
         self._down.add(name)
         logger.log(
@@ -140,7 +159,7 @@ class RQDispatcher(Dispatcher):
             "Queue %r unreachable (%s); %d run(s) stay queued and are dispatched when it is back.",
             name,
             exc,
-            len(pks),
+            len(runs),
         )
 
     def lost(self, name: str, runs: Iterable[Run], now: datetime) -> list[Run]:
@@ -149,35 +168,66 @@ class RQDispatcher(Dispatcher):
         That is: the RQ job is gone (Redis restarted empty) or ended; it is
         ``queued`` but no longer in its queue's list (a worker took it and died);
         or it is ``started`` since more than ``START_GRACE`` while the run never
-        moved to running (the work horse died first). Raises RedisError when
-        Redis is unreachable.
+        moved to running (the work horse died first). One pipeline: the jobs'
+        status and the first ``QUEUE_SCAN`` entries of the queue's list; only a
+        longer queue costs an ``LPOS`` for each queued job not among them.
+        Raises RedisError when Redis is unreachable.
         """
         runs = list(runs)
         queue = self.queue(name)
+        ids = [job_id(run) for run in runs]
         with queue.connection.pipeline(transaction=False) as pipe:
-            for run in runs:
-                pipe.hmget(Job.key_for(job_id(run)), "status", "started_at")
-                pipe.lpos(queue.key, job_id(run))
-            replies = pipe.execute()
+            for rq_id in ids:
+                pipe.hmget(Job.key_for(rq_id), "status", "started_at")
+            pipe.lrange(queue.key, 0, QUEUE_SCAN - 1)
+            pipe.llen(queue.key)
+            *jobs, listed, length = pipe.execute()
+        listed_ids = {entry.decode() for entry in listed}
+        found = {rq_id: rq_id in listed_ids for rq_id in ids}
+        if length > len(listed):  # a long queue: look further for the rest
+            deeper = [
+                rq_id
+                for rq_id, (status, _) in zip(ids, jobs, strict=True)
+                if status == JobStatus.QUEUED.encode() and not found[rq_id]
+            ]
+            found.update(self._listed(queue, deeper))
         return [
             run
-            for run, (status, started_at), position in zip(
-                runs, replies[0::2], replies[1::2], strict=True
-            )
-            if _is_lost(status, started_at, position, now)
+            for run, rq_id, (status, started_at) in zip(runs, ids, jobs, strict=True)
+            if _is_lost(status, started_at, found[rq_id], now)
         ]
 
+    @staticmethod
+    def _listed(queue: Queue, ids: list[str]) -> dict[str, bool]:
+        # LPOS scans the list: only for jobs past the part the check read.
+        if not ids:
+            return {}
+        with queue.connection.pipeline(transaction=False) as pipe:
+            for rq_id in ids:
+                pipe.lpos(queue.key, rq_id)
+            positions = pipe.execute()
+        return {rq_id: at is not None for rq_id, at in zip(ids, positions, strict=True)}
+
     def check(self, now: datetime) -> None:
-        """Every few seconds: dispatch again the runs whose queue message was lost."""
+        """Every few seconds: dispatch again the runs whose queue message was lost.
+
+        Each check looks up the next ``LOST_CHECK_BATCH`` queued runs after the
+        previous check's last one, so every run is looked at in turn however
+        long the backlog; at the end it starts over.
+        """
         if self._last_check is not None and now - self._last_check < LOST_CHECK_EVERY:
             return
         self._last_check = now
         waiting = Run.objects.filter(
             status=Run.Status.QUEUED,
             dispatched_at__lt=now - LOST_CHECK_EVERY,
+            pk__gt=self._check_after,
         ).exclude(queue="")
+        batch = list(waiting.order_by("id")[:LOST_CHECK_BATCH])
+        full = len(batch) == LOST_CHECK_BATCH
+        self._check_after = batch[-1].pk if full else 0
         by_queue: dict[str, list[Run]] = defaultdict(list)
-        for run in waiting.order_by("id")[:LOST_CHECK_BATCH]:
+        for run in batch:
             by_queue[run.queue].append(run)
         for name, runs in by_queue.items():
             try:
