@@ -30,11 +30,11 @@ from typing import TYPE_CHECKING
 
 from django.db import connection, connections, router, transaction
 
-from . import clock, outbox
+from . import clock, outbox, transitions
 from .dispatch import exits, resolve_queue
 from .execution import execute_run
 from .locking import write_transaction
-from .models import Run, ScheduledJob
+from .models import Catchup, Run, ScheduledJob
 from .processes import LIVE_WITHIN, live_processes
 from .recording import SKIP_REASON
 from .registry import registry
@@ -208,12 +208,16 @@ def trigger(service: Service, name: str, *, here: bool = False) -> Handover:
     job = ScheduledJob.objects.filter(name=spec.name).first()
     queue = "" if here else resolve_queue(job.queue if job else None)
     now = clock.now()
-    run = record(name, job, queue, now, handed_out=here)
+    live = [] if here or queue else live_processes(now, LIVE_WITHIN)
+    run, superseded = record(
+        name, job, queue, now, handed_out=here, untaken=here or not live
+    )
+    for old in superseded:
+        run_skipped.send(sender=Run, run=old)
     alias = router.db_for_write(Run)
     if run.status == Run.Status.SKIPPED:
         run_skipped.send(sender=Run, run=run)
         return Handover(run, SKIPPED, alias=alias)
-    live = [] if here or queue else live_processes(now, LIVE_WITHIN)
     where = RQ if queue else SCHEDULER if live else HERE
     handover = Handover(
         run, where, service, schedulers=[str(p) for p in live], alias=alias
@@ -229,16 +233,29 @@ def record(
     now: datetime,
     *,
     handed_out: bool = False,
-) -> Run:
-    """The manual run's row: skipped when a run of the job is in flight.
+    untaken: bool = False,
+) -> tuple[Run, list[Run]]:
+    """The manual run's row, and the runs of the job it superseded.
 
-    ``handed_out``: recorded as handed to this process already, so that no
-    scheduler's sweep takes it.
+    Runs of the job that never left the outbox are superseded first, as a new
+    slot supersedes them (``transitions.supersede``): RQ runs whose queue was
+    unreachable, and with ``untaken`` (no live scheduler would hand them out)
+    inline ones too; not under ``catchup="all"``, whose runs wait in a chain on
+    purpose. The manual run is then skipped while a run of the job is still in
+    flight. ``handed_out``: recorded as handed to this process already, so that
+    no scheduler's sweep takes it. The caller sends ``run_skipped`` for the
+    superseded runs (after the commit).
     """
-    with write_transaction(Run):
-        in_flight = Run.objects.in_flight().filter(job=name).exists()
+    with write_transaction(Run) as alias:
+        chained = job is not None and job.catchup == Catchup.ALL
+        superseded = (
+            []
+            if chained
+            else transitions.supersede([name], now, using=alias, inline=untaken)
+        )
+        in_flight = Run.objects.using(alias).in_flight().filter(job=name).exists()
         dispatched = now if handed_out and not in_flight else None
-        return Run.objects.create(
+        run = Run.objects.using(alias).create(
             job=name,
             trigger=Run.Trigger.MANUAL,
             status=Run.Status.SKIPPED if in_flight else Run.Status.QUEUED,
@@ -250,3 +267,4 @@ def record(
             heartbeat_at=dispatched,
             dispatch_count=1 if dispatched else 0,
         )
+    return run, superseded

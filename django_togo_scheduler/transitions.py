@@ -27,6 +27,12 @@ from .models import Run
 
 # The error of a run a newer run of its job replaced before it was handed out.
 SUPERSEDED = "superseded while the queue was unreachable"
+# The same for an inline run no scheduler was running to hand out (a manual run
+# a process put back in the outbox when it exited), replaced by a manual run.
+SUPERSEDED_UNTAKEN = (
+    "superseded by a newer manual run: it was never handed out (no scheduler "
+    "was running to take it)"
+)
 
 # Columns the start sets, in the order of its parameters.
 START_CHANGES = ("status", "started_at", "heartbeat_at", "worker")
@@ -69,7 +75,11 @@ def end(run_id: int, status: str, now: datetime, error: str) -> bool:
 
 
 def supersede(
-    jobs: Collection[str], now: datetime, *, using: str | None = None
+    jobs: Collection[str],
+    now: datetime,
+    *,
+    using: str | None = None,
+    inline: bool = False,
 ) -> list[Run]:
     """``queued -> skipped`` for the RQ runs of ``jobs`` never handed out; the runs it changed.
 
@@ -77,7 +87,9 @@ def supersede(
     ``queued`` with ``dispatched_at`` null: in the outbox, never handed to
     Redis, or given back by an enqueue Redis refused. They end ``skipped`` with
     ``error = SUPERSEDED`` and ``finished_at = now``. Inline runs in the outbox
-    are left alone (they wait a second at most, for a sweep). A run another
+    are left alone (they wait a second at most, for a sweep), unless
+    ``inline``: a manual trigger that found no live scheduler takes them too
+    (``error = SUPERSEDED_UNTAKEN``), since none would hand them out. A run another
     process hands out meanwhile is left alone too: on PostgreSQL the outbox
     sweep holds its row ``FOR UPDATE``, this waits for it and then finds
     ``dispatched_at`` set. So the caller must look again at what is in flight
@@ -87,22 +99,22 @@ def supersede(
     """
     alias = using or router.db_for_write(Run)
     with transaction.atomic(using=alias, savepoint=False):
-        undelivered = (
-            Run.objects.using(alias)
-            .filter(
-                job__in=sorted(jobs),
-                status=Run.Status.QUEUED,
-                dispatched_at__isnull=True,
-            )
-            .exclude(queue="")
+        undelivered = Run.objects.using(alias).filter(
+            job__in=sorted(jobs),
+            status=Run.Status.QUEUED,
+            dispatched_at__isnull=True,
         )
         runs = list(undelivered.select_for_update().order_by("id"))
-        if runs:
-            undelivered.filter(pk__in=[run.pk for run in runs]).update(
-                status=Run.Status.SKIPPED, error=SUPERSEDED, finished_at=now
-            )
+        if not inline:
+            runs = [run for run in runs if run.queue]
+        for run in runs:
+            run.error = SUPERSEDED if run.queue else SUPERSEDED_UNTAKEN
+        for error in {run.error for run in runs}:
+            undelivered.filter(
+                pk__in=[run.pk for run in runs if run.error == error]
+            ).update(status=Run.Status.SKIPPED, error=error, finished_at=now)
     for run in runs:
-        run.status, run.error, run.finished_at = Run.Status.SKIPPED, SUPERSEDED, now
+        run.status, run.finished_at = Run.Status.SKIPPED, now
     return runs
 
 

@@ -200,3 +200,77 @@ def test_trigger__here_runs_inline_whatever_the_queue(threads, settings):
     assert (handover.where, handover.run.queue) == (HERE, "")
     run = handover.wait()
     assert run.status == "done" and run.worker == clock.worker_name()
+
+
+# Runs that never left the outbox (issue 12, item 4, for manual runs)
+
+
+@pytest.mark.django_db
+def test_trigger__supersedes_a_run_its_unreachable_queue_never_took(threads, settings):
+    from django_togo_scheduler.signals import run_skipped
+    from django_togo_scheduler.transitions import SUPERSEDED
+
+    settings.RQ_QUEUES = {"togo": {"URL": "redis://127.0.0.1:1/0"}}
+    settings.TOGO_SCHEDULER = {"QUEUE": "togo"}
+    old = Run.objects.create(job="test.where", trigger="manual", queue="togo")
+    skipped = []
+
+    def on_skipped(run, **kwargs):
+        skipped.append(run.pk)
+
+    run_skipped.connect(on_skipped)
+    try:
+        handover = trigger(get_scheduler(), "test.where")
+    finally:
+        run_skipped.disconnect(on_skipped)
+
+    assert (handover.where, status_of(handover.run)) == (RQ, "queued")
+    old.refresh_from_db()
+    assert (old.status, old.error) == ("skipped", SUPERSEDED)
+    assert old.finished_at is not None
+    assert skipped == [old.pk]
+
+
+@pytest.mark.django_db
+def test_trigger__with_no_scheduler_supersedes_an_inline_run_nobody_takes(threads):
+    from django_togo_scheduler.transitions import SUPERSEDED_UNTAKEN
+
+    # A manual run a process put back in the outbox when it exited: with no
+    # scheduler running, nothing would ever hand it out.
+    old = Run.objects.create(job="test.where", trigger="manual")
+
+    run = get_scheduler().trigger("test.where", wait=True)
+
+    assert run.status == "done" and len(threads) == 1
+    old.refresh_from_db()
+    assert (old.status, old.error) == ("skipped", SUPERSEDED_UNTAKEN)
+
+
+@pytest.mark.django_db
+def test_trigger__with_a_live_scheduler_an_inline_run_in_the_outbox_keeps_it_busy(
+    threads,
+):
+    live_scheduler_row()  # its next sweep hands the waiting run out
+    old = Run.objects.create(job="test.where", trigger="manual")
+
+    handover = trigger(get_scheduler(), "test.where")
+
+    assert handover.where == SKIPPED
+    assert status_of(old) == "queued" and threads == []
+
+
+@pytest.mark.django_db
+def test_trigger__runs_waiting_in_a_catchup_all_chain_are_not_superseded(
+    threads, settings
+):
+    from django_togo_scheduler.models import ScheduledJob
+
+    settings.RQ_QUEUES = {"togo": {"URL": "redis://127.0.0.1:1/0"}}
+    settings.TOGO_SCHEDULER = {"QUEUE": "togo"}
+    ScheduledJob.objects.create(name="test.where", spec="@hourly", catchup="all")
+    old = Run.objects.create(job="test.where", queue="togo")
+
+    handover = trigger(get_scheduler(), "test.where")
+
+    assert handover.where == SKIPPED
+    assert status_of(old) == "queued"

@@ -17,7 +17,7 @@ from django_togo_scheduler.processes import (
 )
 from django_togo_scheduler.registry import registry
 from django_togo_scheduler.specs import parse_duration
-from django_togo_scheduler.transitions import SUPERSEDED
+from django_togo_scheduler.transitions import SUPERSEDED, SUPERSEDED_UNTAKEN
 
 from .result import error_summary
 from .view import ScheduleView
@@ -35,8 +35,8 @@ RECORDED_LATE = timedelta(seconds=1)
 def with_run(run: Run) -> tuple[str, str]:
     """The decision and reason of a slot that has a run."""
     if run.status == Run.Status.SKIPPED:
-        if run.error == SUPERSEDED:
-            return "skipped (superseded)", SUPERSEDED
+        if run.error in (SUPERSEDED, SUPERSEDED_UNTAKEN):
+            return "skipped (superseded)", run.error
         blocker = _blocker(run)
         where = f" (run #{blocker.pk} was in flight)" if blocker else ""
         return "skipped (overlap)", f"{run.error or 'skipped'}{where}"
