@@ -6,7 +6,7 @@ while a run of the job is in flight) and decides where it goes:
 
 - through RQ when the job's queue is configured: enqueued at once;
 - inline, to a live scheduler (a ``SchedulerProcess`` row that ticked within
-  ``LIVE_WITHIN``): the run stays in the outbox and that scheduler's next tick,
+  ``TAKES_TRIGGERS_WITHIN``): the run stays in the outbox and that scheduler's next tick,
   at most ``MAX_SLEEP`` away, hands it out. If none has after
   ``FALLBACK_AFTER`` (the scheduler died), the calling process takes it;
 - inline with no live scheduler, or ``here=True``: to the calling process's own
@@ -35,7 +35,7 @@ from .dispatch import exits, resolve_queue
 from .execution import execute_run
 from .locking import write_transaction
 from .models import Catchup, Run, ScheduledJob
-from .processes import LIVE_WITHIN, live_processes
+from .processes import TAKES_TRIGGERS_WITHIN, live_processes
 from .recording import SKIP_REASON
 from .registry import registry
 from .signals import run_skipped
@@ -208,7 +208,7 @@ def trigger(service: Service, name: str, *, here: bool = False) -> Handover:
     job = ScheduledJob.objects.filter(name=spec.name).first()
     queue = "" if here else resolve_queue(job.queue if job else None)
     now = clock.now()
-    live = [] if here or queue else live_processes(now, LIVE_WITHIN)
+    live = [] if here or queue else live_processes(now, TAKES_TRIGGERS_WITHIN)
     run, superseded = record(
         name, job, queue, now, handed_out=here, untaken=here or not live
     )

@@ -10,9 +10,12 @@ from .models import SchedulerProcess
 
 HEARTBEAT_EVERY = timedelta(seconds=5)  # how often a scheduler refreshes its row
 FORGET_AFTER = timedelta(days=1)  # rows of processes silent this long are deleted
-# A scheduler whose row is this fresh counts as running for a manual trigger: a
+# A scheduler that ticked this recently is live: what `scheduler status` (its
+# --within default), `scheduler explain` and the admin's banner count.
+LIVE_WITHIN = timedelta(seconds=30)
+# A scheduler whose row is this fresh takes a manual trigger's inline run: a
 # beat is due every HEARTBEAT_EVERY, after a tick (at most MAX_SLEEP apart).
-LIVE_WITHIN = 3 * HEARTBEAT_EVERY
+TAKES_TRIGGERS_WITHIN = 3 * HEARTBEAT_EVERY
 
 
 class ProcessHeartbeat:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from functools import cached_property
 
 from django.http import HttpRequest
@@ -10,11 +10,7 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 
 from django_togo_scheduler.dispatch import configured_queues, rq_queue_configured
-from django_togo_scheduler.processes import live_processes
-
-# A scheduler that ticked this recently is live: what ``scheduler status`` (its
-# ``--within`` default) and ``scheduler explain`` count.
-LIVE_WITHIN = timedelta(seconds=30)
+from django_togo_scheduler.processes import LIVE_WITHIN, live_processes
 
 
 class SchedulerHealth:

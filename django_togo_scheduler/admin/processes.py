@@ -13,8 +13,8 @@ from django.utils.translation import gettext_lazy
 
 from django_togo_scheduler import clock
 from django_togo_scheduler.admin import display
-from django_togo_scheduler.admin.health import LIVE_WITHIN
 from django_togo_scheduler.models import SchedulerProcess
+from django_togo_scheduler.processes import LIVE_WITHIN
 
 if TYPE_CHECKING:
     ProcessAdminBase = admin.ModelAdmin[SchedulerProcess]

@@ -14,13 +14,12 @@ from django_togo_scheduler import clock
 from django_togo_scheduler.exceptions import UnknownJob
 from django_togo_scheduler.models import Run, ScheduledJob
 
-from .decisions import ALIVE_MARGIN, LIVE_WITHIN, unevaluable, with_run, without_run
+from .decisions import ALIVE_MARGIN, unevaluable, with_run, without_run
 from .result import Explanation, error_summary
 from .view import NEXT_COUNT, POLICY, ScheduleView
 
 __all__ = [
     "ALIVE_MARGIN",
-    "LIVE_WITHIN",
     "NEXT_COUNT",
     "POLICY",
     "Explanation",

@@ -13,6 +13,7 @@ from django_togo_scheduler.planning import Plan
 from django_togo_scheduler.processes import (
     FORGET_AFTER,
     HEARTBEAT_EVERY,
+    LIVE_WITHIN,
     live_processes,
 )
 from django_togo_scheduler.registry import registry
@@ -22,7 +23,6 @@ from django_togo_scheduler.transitions import SUPERSEDED, SUPERSEDED_UNTAKEN
 from .result import error_summary
 from .view import ScheduleView
 
-LIVE_WITHIN = timedelta(seconds=30)  # a scheduler that ticked this recently is live
 # A scheduler counts as running at an instant when it had started, had not
 # stopped, and ticked no earlier than this before it (it beats every
 # HEARTBEAT_EVERY).
