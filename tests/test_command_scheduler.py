@@ -870,7 +870,7 @@ def test_subprocess__a_bad_spec_in_a_jobs_module_fails_cleanly():
         timeout=60,
     )
 
-    assert (result.returncode, result.stdout) == (1, "")
+    assert (result.returncode, result.stdout) == (2, "")  # invalid input
     assert "Traceback" not in result.stderr
     assert result.stderr.startswith("SystemCheckError: System check identified")
     assert (

@@ -8,10 +8,30 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, tzinfo
 from typing import Any, Protocol
 
-from django.core.management.base import CommandError, CommandParser, OutputWrapper
+from django.core.management.base import (
+    BaseCommand,
+    CommandError,
+    CommandParser,
+    OutputWrapper,
+    SystemCheckError,
+)
 
 from django_togo_scheduler.exceptions import InvalidTimezone
 from django_togo_scheduler.specs import get_timezone
+
+BAD_INPUT = 2  # exit status for invalid input: a setting, a declaration, an option
+
+
+class CheckedCommand(BaseCommand):
+    """A command whose system check errors are invalid input: exit status 2."""
+
+    def check(self, *args: Any, **kwargs: Any) -> None:
+        """The system checks; an error exits with ``BAD_INPUT``."""
+        try:
+            super().check(*args, **kwargs)
+        except SystemCheckError as exc:
+            exc.returncode = BAD_INPUT
+            raise
 
 
 class Subparsers(Protocol):

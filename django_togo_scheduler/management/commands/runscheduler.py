@@ -9,14 +9,10 @@ import threading
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
-from django.core.management.base import (
-    BaseCommand,
-    CommandError,
-    CommandParser,
-    SystemCheckError,
-)
+from django.core.management.base import CommandError, CommandParser
 from django.db import DatabaseError
 
+from django_togo_scheduler.cli.base import BAD_INPUT, CheckedCommand
 from django_togo_scheduler.exceptions import TogoSchedulerError
 
 if TYPE_CHECKING:
@@ -24,12 +20,11 @@ if TYPE_CHECKING:
     from django_togo_scheduler.loop import SchedulerLoop
     from django_togo_scheduler.service import Service
 
-BAD_INPUT = 2  # exit status for an invalid setting, declaration or option
 GRACE = 25.0  # seconds: the default --grace, inside Kubernetes' default 30 s
 EXIT_WRITES = 5.0  # seconds a second signal gives the database to record the exit
 
 
-class Command(BaseCommand):
+class Command(CheckedCommand):
     help = (
         "Run the scheduler: sync declared schedules, then fire due jobs until "
         "SIGTERM or SIGINT, which finish the current tick, wait for the inline "
@@ -51,14 +46,6 @@ class Command(BaseCommand):
             "running here, then mark them failed and exit 0 (default 25: inside "
             "Kubernetes' default termination grace period of 30 s).",
         )
-
-    def check(self, *args: Any, **kwargs: Any) -> None:
-        """The system checks; an error is invalid input, exit status 2."""
-        try:
-            super().check(*args, **kwargs)
-        except SystemCheckError as exc:
-            exc.returncode = BAD_INPUT
-            raise
 
     def handle(
         self, *args: Any, once: bool, grace: float, verbosity: int, **options: Any

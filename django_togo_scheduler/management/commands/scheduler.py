@@ -7,11 +7,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
 from django_togo_scheduler.cli import health, manual, runs, schedules
 from django_togo_scheduler.cli.base import (
+    BAD_INPUT,
     BadInput,
+    CheckedCommand,
     DescribedSubparsers,
     Handler,
     SubcommandParser,
@@ -20,7 +22,7 @@ from django_togo_scheduler.cli.base import (
 from django_togo_scheduler.exceptions import TogoSchedulerError
 
 
-class Command(BaseCommand):
+class Command(CheckedCommand):
     help = (
         "Inspect and operate schedules: list, runs, trigger, pause, resume, next, "
         "prune, status, explain."
@@ -55,5 +57,5 @@ class Command(BaseCommand):
             # "CommandError: scheduler <action>: ...".
             raise CommandError(
                 f"scheduler {action}: {' '.join(str(message).splitlines())}",
-                returncode=2,
+                returncode=BAD_INPUT,
             ) from exc
