@@ -22,9 +22,11 @@ pytestmark = [pytest.mark.slow, pytest.mark.postgres_only]
 ROOT = Path(__file__).resolve().parent.parent
 ZERO = (
     "duplicate_slots",
+    "slots_saved_by_the_constraint",
     "duplicate_executions",
     "executions_of_unstarted_runs",
     "recorded_runs_lost",
+    "live_runs_failed_as_dead",
     "in_flight_past_bound",
     "gaps_while_scheduler_alive",
     "scheduler_crashes",
