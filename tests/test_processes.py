@@ -74,14 +74,22 @@ def wait_until(predicate, timeout=20.0):
 
 
 def test_three_schedulers__every_slot_fires_exactly_once(tmp_path):
+    from django_togo_scheduler.models import SchedulerProcess
+
     side_effects = tmp_path / "effects.log"
-    start = clock.now()
-    first = parse_spec("@every 1s").next_after(start + 2 * SECOND, None)
+    procs = [start_scheduler(side_effects) for _ in range(3)]
+    # The slots begin once all three tick: a loaded machine (or coverage in
+    # the children) may take seconds to start them.
+    assert wait_until(
+        lambda: (
+            SchedulerProcess.objects.filter(pid__in=[p.pid for p in procs]).count() == 3
+        ),
+        timeout=60,
+    )
+    first = parse_spec("@every 1s").next_after(clock.now() + 2 * SECOND, None)
     names = [f"testapp.tick{i}" for i in range(6)]
     for name in names:
         ScheduledJob.objects.create(name=name, spec="@every 1s", next_run_at=first)
-
-    procs = [start_scheduler(side_effects) for _ in range(3)]
     assert wait_until(
         lambda: Run.objects.filter(scheduled_for__gte=first + 5 * SECOND).count() >= 6
     )
@@ -107,12 +115,11 @@ def test_three_schedulers__every_slot_fires_exactly_once(tmp_path):
     lines = side_effects.read_text().splitlines()
     executed = Counter(" ".join(line.split()[:3]) for line in lines)
     assert len(executed) == len(lines) == done  # every run executed once
-    assert (
-        Run.objects.exclude(status="done")
-        .filter(status__in=["failed", "skipped"])
-        .count()
-        == 0
-    )
+    assert not Run.objects.filter(status="failed").exists()
+    # A slot that came while its job's previous run was still going is fired
+    # as a skipped run (overlap prevention): how many depends on the load.
+    reasons = set(Run.objects.filter(status="skipped").values_list("error", flat=True))
+    assert all("still in flight" in reason for reason in reasons), reasons
     workers = {line.split()[3] for line in lines}
     assert len(workers) >= 1
 
