@@ -233,9 +233,7 @@ class SchedulerProcess(models.Model):
     stopped_at = models.DateTimeField(_("stopped at"), null=True, blank=True)
     # Threads of its inline pool still running a handler that timed out: they
     # cannot be stopped and no longer count towards INLINE_WORKERS.
-    abandoned_threads = models.PositiveIntegerField(
-        _("abandoned threads"), default=0
-    )
+    abandoned_threads = models.PositiveIntegerField(_("abandoned threads"), default=0)
 
     class Meta:
         ordering = ["-last_tick_at"]
