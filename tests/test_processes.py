@@ -138,8 +138,8 @@ def test_sigterm__finishes_the_running_job_and_exits_zero(tmp_path):
         assert Run.objects.get(pk=run.pk).status == "running"
         # ... and the job, let go now, ends before the scheduler does.
         gate.touch()
-        out = proc.stdout.read()
         code = proc.wait(timeout=30)
+        out = proc.stdout.read()
     finally:
         gate.touch()
         if proc.poll() is None:
