@@ -1,7 +1,10 @@
 """The one entry point for tests, lint and the example project, locally and in CI.
 
-``scripts/test`` starts the services and runs ``nox``; ``nox -s tests-django6`` etc.
-runs one cell.
+``scripts/test`` starts the services and runs ``nox``; ``nox -l`` lists the
+sessions (``tests-3.11``, ``tests-3.12``, ``tests-django6-3.12``,
+``tests-django6.0-3.13``, ``lint``, ``mypy``, ``example``, ``docs``,
+``package``) and ``nox -s tests-3.12 -- -k specs`` runs one cell with pytest
+arguments.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import nox
 nox.options.sessions = [
     "tests",
     "tests-django6",
+    "tests-django6.0",
     "lint",
     "mypy",
     "example",
@@ -25,7 +29,7 @@ nox.options.error_on_missing_interpreters = True
 DATABASES = os.environ.get("TOGO_TEST_DATABASES", "sqlite,postgres").split(",")
 
 
-# Django 6.x needs Python >= 3.12: there is no 3.11 + 6.1 cell.
+# Django 6.x needs Python >= 3.12: there is no 3.11 + 6.x cell.
 @nox.session(python=["3.11", "3.12"])
 def tests(session: nox.Session) -> None:
     """The test suite with Django 5.2 LTS on SQLite and PostgreSQL, with coverage."""
@@ -38,7 +42,43 @@ def tests_django6(session: nox.Session) -> None:
     run_tests(session, "django~=6.1.0")
 
 
-def run_tests(session: nox.Session, django: str) -> None:
+# The longest process tests (the chaos harness, the long Redis and database
+# outages: about 4 of the 10 minutes of a cell) try the scheduler's processes,
+# Redis and PostgreSQL, not Django: the Django 6.0 cell leaves them to the
+# other three, to keep the whole run well under an hour on two cores. Its
+# coverage gate is its own: the outage tests are most of what runs the RQ
+# worker class's retry paths.
+LONG_PROCESS_TESTS = ("tests/test_chaos.py", "tests/test_outages_long.py")
+DJANGO60_FAIL_UNDER = 95
+
+
+@nox.session(name="tests-django6.0", python=["3.13"])
+def tests_django60(session: nox.Session) -> None:
+    """The test suite with Django 6.0 on Python 3.13, SQLite and PostgreSQL, with
+    coverage; without the longest process tests (``LONG_PROCESS_TESTS``)."""
+    run_tests(
+        session,
+        "django~=6.0.0",
+        leave_out=LONG_PROCESS_TESTS,
+        fail_under=DJANGO60_FAIL_UNDER,
+    )
+
+
+def run_tests(
+    session: nox.Session,
+    django: str,
+    leave_out: tuple[str, ...] = (),
+    fail_under: int | None = None,
+) -> None:
+    """Both databases under coverage, the subprocesses included; then the gate.
+
+    Coverage counts the code the tests run in other processes too
+    (``runscheduler``, ``rqworker`` and its work horses): see
+    ``[tool.coverage.run]`` in pyproject.toml. The gate (``fail_under`` there,
+    or the cell's own) applies to a whole run only: with pytest arguments
+    (``-- -k specs``) the report is printed without it, since a part of the
+    suite covers a part of the code.
+    """
     session.install("-e", ".[test]", django)
     session.run("python", "-m", "coverage", "erase")
     for database in DATABASES:
@@ -48,14 +88,20 @@ def run_tests(session: nox.Session, django: str) -> None:
             "-m",
             "coverage",
             "run",
-            "-p",
             "-m",
             "pytest",
+            *(f"--ignore={path}" for path in leave_out),
             *session.posargs,
             env={"TOGO_TEST_DB": database},
         )
-    session.run("python", "-m", "coverage", "combine", success_codes=[0, 1])
-    session.run("python", "-m", "coverage", "report", "--fail-under=90")
+    session.run("python", "-m", "coverage", "combine", "--quiet", success_codes=[0, 1])
+    if session.posargs:
+        session.log("pytest arguments given: coverage reported, not gated")
+        session.run("python", "-m", "coverage", "report", "--fail-under=0")
+    elif fail_under is not None:
+        session.run("python", "-m", "coverage", "report", f"--fail-under={fail_under}")
+    else:
+        session.run("python", "-m", "coverage", "report")  # pyproject's fail_under
 
 
 @nox.session(python="3.12")

@@ -80,11 +80,16 @@ RQ_QUEUES: dict[str, dict[str, object]] = (
     else {}
 )
 
-TOGO_SCHEDULER = {
-    "QUEUE": os.environ.get("TOGO_TEST_QUEUE") or None,
-    "STALE_AFTER": float(os.environ.get("TOGO_TEST_STALE_AFTER", "25")),
-    "MISFIRE_GRACE": os.environ.get("TOGO_TEST_MISFIRE_GRACE", "10s"),
-}
+# Every other key keeps the library's default (conf.DEFAULTS), so the suite
+# tests what ships. A subprocess that needs another value gets it from the
+# environment (TOGO_TEST_STALE_AFTER, TOGO_TEST_MAX_SLEEP,
+# TOGO_TEST_MISFIRE_GRACE); an in-process test sets it with the settings fixture.
+TOGO_SCHEDULER: dict[str, object] = {"QUEUE": os.environ.get("TOGO_TEST_QUEUE") or None}
+for _key in ("STALE_AFTER", "MAX_SLEEP"):
+    if os.environ.get(f"TOGO_TEST_{_key}"):
+        TOGO_SCHEDULER[_key] = float(os.environ[f"TOGO_TEST_{_key}"])
+if os.environ.get("TOGO_TEST_MISFIRE_GRACE"):
+    TOGO_SCHEDULER["MISFIRE_GRACE"] = os.environ["TOGO_TEST_MISFIRE_GRACE"]
 
 LOGGING = {
     "version": 1,

@@ -137,37 +137,44 @@ def test_start_run__returns_the_run_as_stored(monkeypatch, returning):
 @pytest.mark.django_db(transaction=True)
 def test_heartbeat__one_thread_beats_for_every_running_run(settings):
     import threading
-    import time
     from datetime import timedelta
 
     from django_togo_scheduler import clock
     from django_togo_scheduler.execution import Heartbeat
+    from tests.procs import wait_until
 
     settings.TOGO_SCHEDULER = {"QUEUE": None, "STALE_AFTER": 0.3}  # a beat per 0.1 s
     old = clock.now() - timedelta(hours=1)
-    runs = [
+    first, second, idle = (
         Run.objects.create(job="test.record", status="running", heartbeat_at=old)
         for _ in range(3)
-    ]
-    before = {t.name for t in threading.enumerate()}
+    )
 
-    with Heartbeat(runs[0].pk), Heartbeat(runs[1].pk):
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline:
-            beats = dict(Run.objects.values_list("pk", "heartbeat_at"))
-            if beats[runs[0].pk] > old and beats[runs[1].pk] > old:
-                break
-            time.sleep(0.05)
-        beaters = [t for t in threading.enumerate() if t.name == "togo-heartbeat"]
+    def beats():
+        return dict(Run.objects.values_list("pk", "heartbeat_at"))
 
-    assert beats[runs[0].pk] > old and beats[runs[1].pk] > old
-    assert beats[runs[2].pk] == old  # not running here: no beat for it
-    assert len(beaters) == 1 or "togo-heartbeat" in before
-    time.sleep(0.3)
-    # Ended: no longer beaten for.
-    after = Run.objects.get(pk=runs[0].pk).heartbeat_at
-    time.sleep(0.3)
-    assert Run.objects.get(pk=runs[0].pk).heartbeat_at == after
+    with Heartbeat(first.pk):
+        with Heartbeat(second.pk):
+            # One statement beats for both: the same instant, whatever thread
+            # (an earlier test's) was beating before.
+            assert wait_until(lambda: old < (b := beats())[first.pk] == b[second.pk])
+            beaters = [t for t in threading.enumerate() if t.name == "togo-heartbeat"]
+        # The second run ended: its beats stop, the first's go on. A beat that
+        # had read the runs before the end may still land; two fresh beats of
+        # the first run later, none can.
+        seen = [beats()[first.pk]]
+
+        def beaten_twice_more():
+            if (value := beats()[first.pk]) != seen[-1]:
+                seen.append(value)
+            return len(seen) >= 3
+
+        assert wait_until(beaten_twice_more)
+        ended = beats()
+
+    assert len(beaters) == 1
+    assert ended[second.pk] < seen[2]
+    assert ended[idle.pk] == old  # not running here: never beaten for
 
 
 @pytest.mark.django_db(transaction=True)

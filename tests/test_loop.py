@@ -3,6 +3,7 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 from itertools import pairwise
+from types import SimpleNamespace
 
 import pytest
 from django.db import (
@@ -311,7 +312,9 @@ def test_run_once__claims_a_slot_ahead_and_hands_its_runs_over_at_its_instant(
         clock["now"] += timedelta(seconds=seconds)
 
     monkeypatch.setattr(loop_module.clock, "now", read)
-    monkeypatch.setattr(claim.time, "sleep", sleep)
+    # claim's own name for the time module, not time.sleep itself: another
+    # thread (the heartbeat's) sleeping on the fake clock would spin it forward.
+    monkeypatch.setattr(claim, "time", SimpleNamespace(sleep=sleep))
     handed = []
 
     class Recorder(Dispatcher):

@@ -51,6 +51,16 @@ def chatty(ctx):
     ctx.logger.warning("step two")
 
 
+@job("testapp.gated")
+def gated(ctx):
+    # Runs until the file TOGO_TEST_GATE names exists: the test decides when
+    # the job ends, not the clock.
+    _log(f"gated {ctx.run_id} started")
+    while not os.path.exists(os.environ["TOGO_TEST_GATE"]):
+        time.sleep(0.05)
+    _log(f"gated {ctx.run_id} done")
+
+
 def _make_ticker(index: int):
     def ticker(ctx):
         _log(
