@@ -1214,7 +1214,7 @@ def scan_logs(logs: Path) -> dict[str, int]:
     marks = {
         "already_recorded": "was already recorded",
         "tracebacks": "Traceback (most recent call last)",
-        "tick_db_errors": "Tick failed on a database error",
+        "tick_db_errors": "Tick failed",
         "queue_unreachable": "unreachable",
         "message_lost_redispatched": "its queue message is gone",
         "worker_died_failed": "worker died",
