@@ -25,7 +25,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from django.db import connection, connections, router, transaction
@@ -240,18 +240,23 @@ def record(
     Runs of the job that never left the outbox are superseded first, as a new
     slot supersedes them (``transitions.supersede``): RQ runs whose queue was
     unreachable, and with ``untaken`` (no live scheduler would hand them out)
-    inline ones too; not under ``catchup="all"``, whose runs wait in a chain on
+    inline ones recorded more than ``FALLBACK_AFTER`` ago too; not under ``catchup="all"``, whose runs wait in a chain on
     purpose. The manual run is then skipped while a run of the job is still in
     flight. ``handed_out``: recorded as handed to this process already, so that
     no scheduler's sweep takes it. The caller sends ``run_skipped`` for the
     superseded runs (after the commit).
     """
+    # A younger inline run still has its hand-over coming (on commit, or the
+    # fallback's): it is in flight.
+    untaken_before = now - timedelta(seconds=FALLBACK_AFTER) if untaken else None
     with write_transaction(Run) as alias:
         chained = job is not None and job.catchup == Catchup.ALL
         superseded = (
             []
             if chained
-            else transitions.supersede([name], now, using=alias, inline=untaken)
+            else transitions.supersede(
+                [name], now, using=alias, inline_before=untaken_before
+            )
         )
         in_flight = Run.objects.using(alias).in_flight().filter(job=name).exists()
         dispatched = now if handed_out and not in_flight else None

@@ -79,7 +79,7 @@ def supersede(
     now: datetime,
     *,
     using: str | None = None,
-    inline: bool = False,
+    inline_before: datetime | None = None,
 ) -> list[Run]:
     """``queued -> skipped`` for the RQ runs of ``jobs`` never handed out; the runs it changed.
 
@@ -87,9 +87,11 @@ def supersede(
     ``queued`` with ``dispatched_at`` null: in the outbox, never handed to
     Redis, or given back by an enqueue Redis refused. They end ``skipped`` with
     ``error = SUPERSEDED`` and ``finished_at = now``. Inline runs in the outbox
-    are left alone (they wait a second at most, for a sweep), unless
-    ``inline``: a manual trigger that found no live scheduler takes them too
-    (``error = SUPERSEDED_UNTAKEN``), since none would hand them out. A run another
+    are left alone (they wait a second at most, for a sweep), except those
+    recorded before ``inline_before``: a manual trigger that found no live
+    scheduler takes them (``error = SUPERSEDED_UNTAKEN``), since none would hand
+    them out; a younger one still has its hand-over coming (a run recorded in
+    the same transaction, handed over at its commit). A run another
     process hands out meanwhile is left alone too: on PostgreSQL the outbox
     sweep holds its row ``FOR UPDATE``, this waits for it and then finds
     ``dispatched_at`` set. So the caller must look again at what is in flight
@@ -105,8 +107,11 @@ def supersede(
             dispatched_at__isnull=True,
         )
         runs = list(undelivered.select_for_update().order_by("id"))
-        if not inline:
-            runs = [run for run in runs if run.queue]
+        runs = [
+            run
+            for run in runs
+            if run.queue or (inline_before and run.created_at < inline_before)
+        ]
         for run in runs:
             run.error = SUPERSEDED if run.queue else SUPERSEDED_UNTAKEN
         for error in {run.error for run in runs}:

@@ -238,12 +238,22 @@ def test_trigger__with_no_scheduler_supersedes_an_inline_run_nobody_takes(thread
     # A manual run a process put back in the outbox when it exited: with no
     # scheduler running, nothing would ever hand it out.
     old = Run.objects.create(job="test.where", trigger="manual")
+    Run.objects.filter(pk=old.pk).update(created_at=clock.now() - timedelta(seconds=3))
 
     run = get_scheduler().trigger("test.where", wait=True)
 
     assert run.status == "done" and len(threads) == 1
     old.refresh_from_db()
     assert (old.status, old.error) == ("skipped", SUPERSEDED_UNTAKEN)
+
+
+@pytest.mark.django_db
+def test_trigger__a_run_whose_hand_over_is_still_coming_keeps_its_job_busy(threads):
+    # Recorded in this transaction: it is handed over at the commit.
+    first = get_scheduler().trigger("test.where")
+    second = get_scheduler().trigger("test.where")
+
+    assert (status_of(first), second.status) == ("queued", "skipped")
 
 
 @pytest.mark.django_db
