@@ -1134,9 +1134,7 @@ def analyse(
                 # the detail starts with the RQ job id "<pk>-<dispatch>" or the run id
                 window_runs[kind].append(int(detail.split()[0].split("-")[0]))
     window_outcomes = {
-        kind: dict(
-            Counter(runs[pk]["status"] if pk in runs else "missing" for pk in pks)
-        )
+        kind: dict(Counter(_window_outcome(runs.get(pk)) for pk in pks))
         for kind, pks in window_runs.items()
     }
     logs = scan_logs(harness.workdir / "logs")
@@ -1190,6 +1188,16 @@ def analyse(
                 for pk in window_runs["enqueue"]
                 if pk in runs and runs[pk]["dispatch_count"] >= 2
             ),
+            # ... or a newer slot of its job superseded it in the outbox first
+            "window_enqueue_runs_found_again": sum(
+                1
+                for pk in window_runs["enqueue"]
+                if pk in runs
+                and (
+                    runs[pk]["dispatch_count"] >= 2
+                    or _window_outcome(runs[pk]) == "superseded"
+                )
+            ),
             "window_enqueue_runs": len(window_runs["enqueue"]),
             "worker_window_runs": {
                 "dequeue": window_runs["dequeue"][:50],
@@ -1200,6 +1208,16 @@ def analyse(
         },
         "events": dict(sorted(harness.events.items())),
     }
+
+
+def _window_outcome(run: dict[str, Any] | None) -> str:
+    """A window run's status; "superseded" for one a newer slot of its job
+    replaced while it waited in the outbox (put back by the lost-message check)."""
+    if run is None:
+        return "missing"
+    if run["status"] == "skipped" and run["error"].startswith("superseded"):
+        return "superseded"
+    return str(run["status"])
 
 
 def scan_logs(logs: Path) -> dict[str, int]:
