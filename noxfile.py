@@ -42,42 +42,31 @@ def tests_django6(session: nox.Session) -> None:
     run_tests(session, "django~=6.1.0")
 
 
-# The longest process tests (the chaos harness, the long Redis and database
-# outages: about 4 of the 10 minutes of a cell) try the scheduler's processes,
-# Redis and PostgreSQL, not Django: the Django 6.0 cell leaves them to the
-# other three, to keep the whole run well under an hour on two cores. Its
-# coverage gate is its own: the outage tests are most of what runs the RQ
-# worker class's retry paths.
-LONG_PROCESS_TESTS = ("tests/test_chaos.py", "tests/test_outages_long.py")
-DJANGO60_FAIL_UNDER = 95
+# The chaos harness (tests/test_chaos.py, about 2 of the 12 minutes of a cell)
+# tries the scheduler's processes, Redis and PostgreSQL under crashes, not
+# Django, and is not measured by coverage: the Django 6.0 cell leaves it to
+# the other three, to keep the whole run well under an hour on two cores.
+DJANGO_INDEPENDENT_SLOW_TESTS = ("tests/test_chaos.py",)
 
 
 @nox.session(name="tests-django6.0", python=["3.13"])
 def tests_django60(session: nox.Session) -> None:
     """The test suite with Django 6.0 on Python 3.13, SQLite and PostgreSQL, with
-    coverage; without the longest process tests (``LONG_PROCESS_TESTS``)."""
-    run_tests(
-        session,
-        "django~=6.0.0",
-        leave_out=LONG_PROCESS_TESTS,
-        fail_under=DJANGO60_FAIL_UNDER,
-    )
+    coverage; without the chaos harness (``DJANGO_INDEPENDENT_SLOW_TESTS``)."""
+    run_tests(session, "django~=6.0.0", leave_out=DJANGO_INDEPENDENT_SLOW_TESTS)
 
 
 def run_tests(
-    session: nox.Session,
-    django: str,
-    leave_out: tuple[str, ...] = (),
-    fail_under: int | None = None,
+    session: nox.Session, django: str, leave_out: tuple[str, ...] = ()
 ) -> None:
     """Both databases under coverage, the subprocesses included; then the gate.
 
     Coverage counts the code the tests run in other processes too
     (``runscheduler``, ``rqworker`` and its work horses): see
-    ``[tool.coverage.run]`` in pyproject.toml. The gate (``fail_under`` there,
-    or the cell's own) applies to a whole run only: with pytest arguments
-    (``-- -k specs``) the report is printed without it, since a part of the
-    suite covers a part of the code.
+    ``[tool.coverage.run]`` in pyproject.toml. The gate (``fail_under`` there)
+    applies to a whole run only: with pytest arguments (``-- -k specs``) the
+    report is printed without it, since a part of the suite covers a part of
+    the code.
     """
     session.install("-e", ".[test]", django)
     session.run("python", "-m", "coverage", "erase")
@@ -98,8 +87,6 @@ def run_tests(
     if session.posargs:
         session.log("pytest arguments given: coverage reported, not gated")
         session.run("python", "-m", "coverage", "report", "--fail-under=0")
-    elif fail_under is not None:
-        session.run("python", "-m", "coverage", "report", f"--fail-under={fail_under}")
     else:
         session.run("python", "-m", "coverage", "report")  # pyproject's fail_under
 

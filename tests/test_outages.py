@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import select
 import signal
 import time
 from contextlib import contextmanager
@@ -98,16 +100,36 @@ def test_database_outage__the_scheduler_backs_off_recovers_and_loses_no_slot(tmp
     assert "Database reachable again after" in err
 
 
+def stderr_until(proc, text: str, timeout: float = 60.0) -> str:
+    """What the child wrote to stderr until ``text`` came (or ``timeout`` passed).
+
+    Read from the pipe itself, not through the text wrapper, so that a
+    ``communicate()`` afterwards gets the rest.
+    """
+    fd, seen = proc.stderr.fileno(), b""
+    deadline = time.monotonic() + timeout
+    while text.encode() not in seen and time.monotonic() < deadline:
+        if select.select([fd], [], [], 0.5)[0]:
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                break
+            seen += chunk
+    return seen.decode(errors="replace")
+
+
 def test_database_outage__start_waits_for_the_database_and_sigterm_exits_promptly(
     tmp_path,
 ):
     with database_outage():
         proc = scheduler(tmp_path)
-        time.sleep(3)
-        assert proc.poll() is None  # not crashed: waiting for the database
+        # Up (its SIGTERM handler installed) and waiting for the database: a
+        # fixed sleep was too short for a loaded machine to start it.
+        early = stderr_until(proc, "Cannot reach the database to sync schedules")
+        assert proc.poll() is None, early  # not crashed: waiting for the database
         started = time.monotonic()
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=30)
+        err = early + err
     assert proc.returncode == 0, err
     assert time.monotonic() - started < 5
     assert "Cannot reach the database to sync schedules" in err
