@@ -54,16 +54,38 @@ class Heartbeat:
     def __enter__(self) -> Heartbeat:
         cls = type(self)
         with cls._lock:
-            if cls._pid != os.getpid():  # no thread yet, or a forked child
-                cls._pid, cls._running = os.getpid(), set()
-                threading.Thread(
-                    target=cls._beat,
-                    args=(cls._running,),
-                    name="togo-heartbeat",
-                    daemon=True,
-                ).start()
+            cls._start_thread()
             cls._running.add(self.run_pk)
         return self
+
+    @classmethod
+    def start_thread(cls) -> None:
+        """Start this process's heartbeat thread now if it has none.
+
+        The inline dispatcher calls it when it takes runs: from Python 3.12 on
+        no thread can start once the interpreter exits (``atexit``), and a
+        process that exits right after a trigger runs its run then.
+        """
+        with cls._lock:
+            cls._start_thread()
+
+    @classmethod
+    def _start_thread(cls) -> None:
+        # Called with the lock held.
+        if cls._pid == os.getpid():
+            return
+        running: set[int] = set()  # a forked child starts with its own
+        thread = threading.Thread(
+            target=cls._beat, args=(running,), name="togo-heartbeat", daemon=True
+        )
+        try:
+            thread.start()
+        except RuntimeError:  # the interpreter is exiting (Python >= 3.12)
+            # No thread: the inline pool's monitor refreshes its runs' heartbeats.
+            logger.debug("No heartbeat thread can start: the interpreter is exiting.")
+            cls._running = running
+            return
+        cls._pid, cls._running = os.getpid(), running
 
     def __exit__(self, *exc_info: object) -> None:
         with self._lock:

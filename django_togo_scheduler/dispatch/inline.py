@@ -21,7 +21,7 @@ from django.db import connection
 
 from django_togo_scheduler import clock
 from django_togo_scheduler.conf import app_settings
-from django_togo_scheduler.execution import execute_run, fail_run
+from django_togo_scheduler.execution import Heartbeat, execute_run, fail_run
 from django_togo_scheduler.models import Run
 
 from . import exits
@@ -74,11 +74,23 @@ class InlineDispatcher(Dispatcher):
         return self._pool.size
 
     def dispatch(self, runs: Sequence[Run]) -> None:
+        Heartbeat.start_thread()  # here, while threads can still start
         for run in runs:
             with self._lock:
                 self._held[run.pk] = Held(run)
                 self._start_monitor()
-            self._pool.submit(run.pk, functools.partial(self._execute, run.pk))
+            try:
+                self._pool.submit(run.pk, functools.partial(self._execute, run.pk))
+            except RuntimeError:  # no thread can start: the interpreter is exiting
+                self._release(run.pk)
+                self._put_back([run.pk])
+                logger.warning(
+                    "Run %s of %r cannot start in this process, which is exiting; "
+                    "it goes back to the outbox for a scheduler.",
+                    run.pk,
+                    run.job,
+                    extra={"job": run.job, "run_id": run.pk},
+                )
 
     def _execute(self, pk: int) -> None:
         with self._lock:
@@ -156,10 +168,14 @@ class InlineDispatcher(Dispatcher):
     def _start_monitor(self) -> None:
         # Called with self._lock held, after a run was added.
         if self._monitored and self._monitor is None:
-            self._monitor = threading.Thread(
+            monitor = threading.Thread(
                 target=self._watch, name="togo-pool-monitor", daemon=True
             )
-            self._monitor.start()
+            try:
+                monitor.start()
+            except RuntimeError:  # the interpreter is exiting: no new thread
+                return
+            self._monitor = monitor
 
     def _watch(self) -> None:
         try:

@@ -120,8 +120,11 @@ class WorkerPool:
             name=f"{self._name}-{self._started}",
             daemon=True,
         )
-        self._live.add(worker)
+        # Started first: from Python 3.12 on no thread starts while the
+        # interpreter exits (RuntimeError), and a worker without one must not
+        # count as live. (The lock is held: it cannot take a task before this.)
         worker.thread.start()
+        self._live.add(worker)
 
     def _work(self, worker: _Worker) -> None:
         while True:
