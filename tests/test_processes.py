@@ -131,10 +131,13 @@ def test_sigterm__finishes_the_running_job_and_exits_zero(tmp_path):
     err = StderrLines(proc)
     try:
         assert wait_until(lambda: Run.objects.get(pk=run.pk).status == "running")
+        # ... in this scheduler, whose signal handlers are in place by then.
+        assert Run.objects.get(pk=run.pk).worker.endswith(f":{proc.pid}")
         proc.send_signal(signal.SIGTERM)
         # The scheduler handled the signal while the job could not end (its
         # gate is shut) ...
-        assert err.wait_for("Stopping"), err.text()
+        stopping = err.wait_for("Stopping", timeout=60)
+        assert stopping, f"exit status {proc.poll()}, stderr: {err.text()!r}"
         assert Run.objects.get(pk=run.pk).status == "running"
         # ... and the job, let go now, ends before the scheduler does.
         gate.touch()
@@ -170,13 +173,22 @@ class StderrLines:
             with self._new:
                 self.lines.append(line)
                 self._new.notify_all()
+        with self._new:
+            self.ended = True
+            self._new.notify_all()
+
+    ended = False
 
     def wait_for(self, prefix: str, timeout: float = 20.0) -> bool:
-        """Whether a line starting with ``prefix`` came within ``timeout`` seconds."""
+        """Whether a line starting with ``prefix`` came within ``timeout`` seconds
+        (False as soon as the stream ends without one)."""
+
+        def seen() -> bool:
+            return any(line.startswith(prefix) for line in self.lines)
+
         with self._new:
-            return self._new.wait_for(
-                lambda: any(line.startswith(prefix) for line in self.lines), timeout
-            )
+            self._new.wait_for(lambda: seen() or self.ended, timeout)
+            return seen()
 
     def close(self) -> None:
         """Wait for the end of the stream (the child exited) and close it."""
