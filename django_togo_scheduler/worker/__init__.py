@@ -7,7 +7,8 @@ job, at start-up, or when it stops. Its work horse finishes the run, but the
 worker process exits (status 1, or 0) and nothing takes jobs until a supervisor
 restarts it.
 
-:class:`Worker` keeps going instead. Use it with::
+:class:`Worker` keeps going instead (its rooms: ``outages``, how it calls Redis
+that may be away; ``listener``, its command listener). Use it with::
 
     python manage.py rqworker --worker-class django_togo_scheduler.worker.Worker togo
 
@@ -19,30 +20,24 @@ from __future__ import annotations
 
 import functools
 import signal
-import time
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
-import rq
 from redis import Redis
-from redis.exceptions import ConnectionError, TimeoutError
+from redis.exceptions import TimeoutError
 from rq.exceptions import StopRequested
-from rq.worker_registration import register
+
+from .listener import CommandListener
+from .outages import MAX_RETRY, REDIS_DOWN
 
 if TYPE_CHECKING:
-    from redis.client import PubSub, PubSubWorkerThread
     from rq.executions import Execution
     from rq.job import Job
     from rq.queue import Queue
 
-REDIS_DOWN = (ConnectionError, TimeoutError)  # a refused, dropped or silent Redis
-FIRST_RETRY = 1.0  # seconds; doubled after each failed attempt
-MAX_RETRY = 30.0  # seconds
-
-T = TypeVar("T")
+__all__ = ["Worker"]
 
 
-class Worker(rq.Worker):
+class Worker(CommandListener):
     """An ``rq.Worker`` that survives Redis going away, at any moment, for any time.
 
     - **Watching a work horse**, a heartbeat or a state update that fails is
@@ -64,91 +59,6 @@ class Worker(rq.Worker):
     """
 
     max_connection_wait_time = MAX_RETRY
-
-    _redis_down_since: float | None = None
-    _pubsub_retry = FIRST_RETRY
-
-    # -- outages ----------------------------------------------------------------
-
-    def _redis_down(self, doing: str, exc: Exception) -> None:
-        if self._redis_down_since is None:
-            self._redis_down_since = time.monotonic()
-            self.log.warning(
-                "Worker %s: Redis unreachable while %s (%s); retrying every 1 to %d s "
-                "until it is back%s.",
-                self.name,
-                doing,
-                exc,
-                MAX_RETRY,
-                "; the work horse goes on" if self.horse_pid else "",
-            )
-        else:
-            self.log.debug(
-                "Worker %s: Redis still unreachable while %s (%s).",
-                self.name,
-                doing,
-                exc,
-            )
-
-    def _redis_back(self) -> None:
-        # Called by the main thread and the command listener's: one logs.
-        since, self._redis_down_since = self._redis_down_since, None
-        if since is None:
-            return
-        down = time.monotonic() - since
-        self._pubsub_retry = FIRST_RETRY
-        self.log.warning(
-            "Worker %s: Redis reachable again after %.0f s.", self.name, down
-        )
-        try:
-            self._register_again()
-        except REDIS_DOWN as exc:
-            self._redis_down("registering again", exc)
-
-    def _register_again(self) -> None:
-        # A Redis restarted empty has forgotten the worker: list it again.
-        if self.birth_date is None or self.connection.sismember(
-            self.redis_workers_keys, self.key
-        ):
-            return
-        with self.connection.pipeline() as pipe:
-            pipe.hset(self.key, mapping={**self.serialize(), "state": self.get_state()})
-            register(self, pipe)
-            pipe.expire(self.key, self.worker_ttl + 60)
-            pipe.execute()
-        self.log.info("Worker %s: registered again.", self.name)
-
-    def _tolerate(self, doing: str, call: Callable[[], T]) -> T | None:
-        """Call ``call``; if Redis is unreachable, note it and go on without it."""
-        try:
-            result = call()
-        except REDIS_DOWN as exc:
-            self._redis_down(doing, exc)
-            return None
-        self._redis_back()
-        return result
-
-    def _retry(self, doing: str, call: Callable[[], T]) -> T:
-        """Call ``call`` until Redis answers, backing off; give up on a stop request.
-
-        Only for moments when the worker has nothing else to do: no work horse to
-        watch. Outside them (a horse runs, or this is the horse) it tolerates.
-        """
-        if self.is_horse or self.horse_pid:
-            return self._tolerate(doing, call)  # type: ignore[return-value]
-        delay = FIRST_RETRY
-        while True:
-            try:
-                result = call()
-            except REDIS_DOWN as exc:
-                self._redis_down(doing, exc)
-                if self._stop_requested:
-                    raise StopRequested() from exc
-                time.sleep(delay)  # a SIGTERM's StopRequested ends it
-                delay = min(delay * 2, MAX_RETRY)
-                continue
-            self._redis_back()
-            return result
 
     # -- start-up and stop ------------------------------------------------------
 
@@ -173,37 +83,13 @@ class Worker(rq.Worker):
     def register_birth(self) -> None:
         self._retry("registering the worker", super().register_birth)
 
-    def subscribe(self) -> None:
-        self._retry("subscribing to commands", super().subscribe)
-
     def register_death(self) -> None:
         self._tolerate("registering the worker's end", super().register_death)
-
-    def unsubscribe(self) -> None:
-        try:
-            super().unsubscribe()  # type: ignore[no-untyped-call]
-        except REDIS_DOWN as exc:
-            self._redis_down("unsubscribing", exc)
-            thread: Any = self.pubsub_thread
-            thread.stop()  # the listening thread ends at its next attempt
 
     def set_shutdown_requested_date(self) -> None:
         self._tolerate(
             "recording a shutdown request", super().set_shutdown_requested_date
         )
-
-    def _pubsub_exception_handler(
-        self, exc: Exception, pubsub: PubSub, pubsub_thread: PubSubWorkerThread
-    ) -> None:
-        # The thread that listens for RQ's commands (stop a job, shut down):
-        # RQ retries every 2 s and logs an error each time; back off, quietly.
-        if not isinstance(exc, REDIS_DOWN):
-            super()._pubsub_exception_handler(exc, pubsub, pubsub_thread)
-            return
-        self._redis_down("listening for commands", exc)
-        time.sleep(self._pubsub_retry)
-        self._pubsub_retry = min(self._pubsub_retry * 2, MAX_RETRY)
-        self._tolerate("listening for commands", self.connection.ping)
 
     # -- the work loop ----------------------------------------------------------
 
