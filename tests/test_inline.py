@@ -210,7 +210,11 @@ def test_inline__the_monitor_fails_a_run_past_its_timeout_and_replaces_its_threa
     assert wait_for_status(hung.pk, "failed")  # no tick, no check() call
 
     assert "timeout" in Run.objects.get(pk=hung.pk).error
-    assert single.abandoned_threads() == 1
+    # The monitor abandons the thread right after it failed the run.
+    assert wait_until(lambda: single.abandoned_threads() == 1)
+    assert wait_until(
+        lambda: any("abandoned" in r.getMessage() for r in caplog.records)
+    )
     (line,) = [r for r in caplog.records if "abandoned" in r.getMessage()]
     assert line.levelname == "WARNING"
     assert line.getMessage() == (

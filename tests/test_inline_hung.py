@@ -77,7 +77,11 @@ def test_six_hung_jobs__the_others_still_run_and_status_shows_the_abandoned_thre
             ),
             timeout=WAIT,
         )
-        assert dispatcher.abandoned_threads() == 6
+        # The monitor abandons each thread right after it failed the run.
+        assert wait_until(lambda: dispatcher.abandoned_threads() == 6)
+        assert wait_until(
+            lambda: sum("is abandoned" in r.getMessage() for r in caplog.records) == 6
+        )
         abandoned = [r for r in caplog.records if "is abandoned" in r.getMessage()]
         assert len(abandoned) == 6 and {r.levelname for r in abandoned} == {"WARNING"}
         assert {r.run_id for r in abandoned} == {run.pk for run in hung}
