@@ -55,6 +55,27 @@ def wait_until(predicate, timeout: float = 20.0, interval: float = 0.05) -> bool
     return False
 
 
+def wait_for_other_sessions_to_end() -> None:
+    """Wait until no other session uses the PostgreSQL test database.
+
+    PostgreSQL ends the sessions of a process that was killed, or left with a
+    thread still running, a moment later; the test database can only be dropped
+    then.
+    """
+    if connection.vendor != "postgresql":
+        return
+
+    def alone() -> bool:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+            return bool(cursor.fetchone()[0] == 0)
+
+    assert wait_until(alone, timeout=10)
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -12,22 +12,11 @@ from django_togo_scheduler.models import Run, ScheduledJob
 from django_togo_scheduler.signals import run_skipped
 from django_togo_scheduler.specs import parse_spec
 
+from .doubles import Recorder
+
 pytestmark = pytest.mark.django_db
 
 MIN = timedelta(minutes=1)
-
-
-class Recorder:
-    """A dispatcher that only remembers what it was handed."""
-
-    def __init__(self):
-        self.handed = []
-
-    def dispatch(self, runs):
-        self.handed.extend(run.pk for run in runs)
-
-    def check(self, now):
-        pass
 
 
 def make_job(name, spec="* * * * *", next_run_at=None, **fields):

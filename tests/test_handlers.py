@@ -7,7 +7,7 @@ import functools
 import pytest
 
 from django_togo_scheduler.handlers import handler_shape
-from django_togo_scheduler.registry import Registry, job, registered
+from django_togo_scheduler.registry import JobSpec, Registry, job, registered
 
 
 @pytest.fixture
@@ -179,3 +179,25 @@ def test_handler_shape__a_plain_functions_code_agrees_with_inspect(func):
     # Plain functions are read from their code object; a wrapper makes
     # handler_shape go through inspect.signature, which follows __wrapped__.
     assert handler_shape(func) == handler_shape(wrapped(func))
+
+
+@pytest.mark.parametrize(
+    ("func", "expected"),
+    [
+        (handler, True),
+        (lambda: None, False),
+        (lambda ctx=None: None, True),
+        (lambda *args: None, True),
+        (lambda **kwargs: None, False),
+        (lambda *, option=1: None, False),
+        (CallableHandler(), True),
+        (CallableHandler().method, True),
+        (CallableHandler().no_params, False),
+        (functools.partial(two, 1), True),
+        (functools.partial(two, 1, 2), False),
+        (len, True),
+        (max, True),  # a builtin without a signature: assume it takes the context
+    ],
+)
+def test_takes_context(func, expected):
+    assert JobSpec("x", func).takes_context is expected

@@ -12,12 +12,17 @@ import signal
 import socket
 
 import pytest
-from django.db import connection
 
 from django_togo_scheduler import clock
 from django_togo_scheduler.models import Run, SchedulerProcess
 
-from .procs import django_command, running_redis, subprocess_env, wait_until
+from .procs import (
+    django_command,
+    running_redis,
+    subprocess_env,
+    wait_for_other_sessions_to_end,
+    wait_until,
+)
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
@@ -205,7 +210,7 @@ def test_trigger__ctrl_c_while_it_runs_here_fails_the_run(side_effects):
     assert err.splitlines()[-1] == (
         f"CommandError: interrupted: run #{run.pk} of testapp.slow was marked failed"
     )
-    _wait_for_other_sessions_to_end()
+    wait_for_other_sessions_to_end()
 
 
 def shell(code, env):
@@ -251,21 +256,4 @@ def test_shell__ctrl_c_at_exit_fails_the_run_instead_of_leaving_it_running(
         f"process exited: {HOST}:{proc.pid} exited before the run ended "
         "(interrupted while it waited for the run at exit)"
     )
-    _wait_for_other_sessions_to_end()
-
-
-def _wait_for_other_sessions_to_end():
-    # PostgreSQL ends the sessions of a process that left with a thread still
-    # running a moment later; the test database can only be dropped then.
-    if connection.vendor != "postgresql":
-        return
-
-    def alone():
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT count(*) FROM pg_stat_activity "
-                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
-            )
-            return cursor.fetchone()[0] == 0
-
-    assert wait_until(alone, timeout=10)
+    wait_for_other_sessions_to_end()

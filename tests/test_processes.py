@@ -20,6 +20,8 @@ from django_togo_scheduler import clock
 from django_togo_scheduler.models import Run, ScheduledJob, SchedulerProcess
 from django_togo_scheduler.specs import parse_spec
 
+from .procs import wait_for_other_sessions_to_end
+
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -285,7 +287,7 @@ def test_second_sigterm__exits_at_once_with_a_timed_out_job_and_fails_the_runnin
         "(a second signal ended the process)"
     )
     assert SchedulerProcess.objects.get(pid=proc.pid).stopped_at is not None
-    _wait_for_other_sessions_to_end()
+    wait_for_other_sessions_to_end()
 
 
 def test_sigterm__waits_at_most_the_grace_then_fails_the_run_and_exits_zero(tmp_path):
@@ -307,7 +309,7 @@ def test_sigterm__waits_at_most_the_grace_then_fails_the_run_and_exits_zero(tmp_
         "(still running 1 s after the scheduler was asked to stop)"
     )
     assert not side_effects.exists()  # the handler never finished
-    _wait_for_other_sessions_to_end()
+    wait_for_other_sessions_to_end()
 
 
 def _stderr_line(proc, start, timeout=20):
@@ -325,22 +327,6 @@ def _stderr_line(proc, start, timeout=20):
             if b"\n" + start.encode() in seen:
                 return True
     return False
-
-
-def _wait_for_other_sessions_to_end():
-    # PostgreSQL ends the sessions of a killed process a moment later; the test
-    # database can only be dropped once they are gone.
-    if connection.vendor != "postgresql":
-        return
-
-    def alone():
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
-            )
-            return cursor.fetchone()[0] == 0
-
-    assert wait_until(alone, timeout=10)
 
 
 def test_status__probes_a_running_scheduler(tmp_path):

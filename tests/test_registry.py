@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import importlib
 import sys
 
@@ -406,46 +405,6 @@ def test_job__same_name_on_another_function_raises(registry):
 
     with pytest.raises(AlreadyRegistered):
         job("togo.twice")(other)
-
-
-# takes_context
-
-
-class CallableHandler:
-    def __call__(self, ctx):
-        pass
-
-    def method(self, ctx):
-        pass
-
-    def no_params(self):
-        pass
-
-
-def two(first, ctx):
-    pass
-
-
-@pytest.mark.parametrize(
-    ("func", "expected"),
-    [
-        (handler, True),
-        (lambda: None, False),
-        (lambda ctx=None: None, True),
-        (lambda *args: None, True),
-        (lambda **kwargs: None, False),
-        (lambda *, option=1: None, False),
-        (CallableHandler(), True),
-        (CallableHandler().method, True),
-        (CallableHandler().no_params, False),
-        (functools.partial(two, 1), True),
-        (functools.partial(two, 1, 2), False),
-        (len, True),
-        (max, True),  # a builtin without a signature: assume it takes the context
-    ],
-)
-def test_takes_context(func, expected):
-    assert JobSpec("x", func).takes_context is expected
 
 
 # autodiscover

@@ -16,22 +16,12 @@ from django_togo_scheduler.recording import SKIP_REASON
 from django_togo_scheduler.signals import run_skipped
 from django_togo_scheduler.transitions import SUPERSEDED
 
+from .doubles import Recorder
 from .procs import wait_until
 
 pytestmark = pytest.mark.django_db
 
 MIN = timedelta(minutes=1)
-
-
-class Recorder:
-    def __init__(self):
-        self.handed = []
-
-    def dispatch(self, runs):
-        self.handed.extend(run.pk for run in runs)
-
-    def check(self, now):
-        pass
 
 
 def schedule(now, catchup="latest"):
