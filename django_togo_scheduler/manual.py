@@ -21,6 +21,7 @@ thread.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -28,7 +29,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from django.db import connection, connections, router, transaction
+from django.db import DatabaseError, connection, connections, router, transaction
 
 from . import clock, outbox, transitions
 from .dispatch import exits, resolve_queue
@@ -187,6 +188,7 @@ class Handover:
         from .dispatch.inline import PROCESS_EXITED
 
         if self.where == HERE and self.service is not None:
+            fresh_connection(self.alias)
             error = PROCESS_EXITED.format(worker=clock.worker_name(), why=why)
             self.service.dispatcher.inline.fail_held(error, pks=[self.run.pk])
 
@@ -196,6 +198,20 @@ class Handover:
         self._stop_timer()
         execute_run(self.run.pk)
         self.run.refresh_from_db()
+
+
+def fresh_connection(alias: str) -> None:
+    """Drop this thread's connection unless a transaction holds it.
+
+    A Ctrl-C that interrupts :meth:`Handover.wait` in the middle of a query
+    leaves the connection busy ("another command is already in progress" on
+    PostgreSQL): the next query opens a new one.
+    """
+    conn = connections[alias]
+    if conn.in_atomic_block:
+        return
+    with contextlib.suppress(DatabaseError):  # closed anyway: Django forgets it
+        conn.close()
 
 
 def trigger(service: Service, name: str, *, here: bool = False) -> Handover:

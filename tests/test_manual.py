@@ -202,6 +202,34 @@ def test_trigger__here_runs_inline_whatever_the_queue(threads, settings):
     assert run.status == "done" and run.worker == clock.worker_name()
 
 
+@pytest.mark.postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_abandon__after_a_ctrl_c_in_the_middle_of_a_query_fails_the_run(registry):
+    from django_togo_scheduler.dispatch.inline import PROCESS_EXITED
+
+    entered, opened = threading.Event(), threading.Event()
+
+    def gated():
+        entered.set()
+        opened.wait(WAIT)
+
+    registry.register("test.gated", gated)
+    handover = trigger(get_scheduler(), "test.gated")
+    assert handover.where == HERE and entered.wait(WAIT)
+    # What a Ctrl-C inside wait()'s poll leaves: a query sent, its result unread.
+    connection.ensure_connection()
+    connection.connection.pgconn.send_query(b"SELECT pg_sleep(0.2)")
+
+    handover.abandon("interrupted with Ctrl-C")
+
+    run = Run.objects.get(pk=handover.run.pk)
+    assert run.status == "failed"
+    assert run.error == PROCESS_EXITED.format(
+        worker=clock.worker_name(), why="interrupted with Ctrl-C"
+    )
+    opened.set()
+
+
 # Runs that never left the outbox (issue 12, item 4, for manual runs)
 
 
