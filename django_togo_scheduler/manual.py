@@ -22,6 +22,7 @@ thread.
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 import threading
 import time
@@ -205,13 +206,16 @@ def fresh_connection(alias: str) -> None:
 
     A Ctrl-C that interrupts :meth:`Handover.wait` in the middle of a query
     leaves the connection busy ("another command is already in progress" on
-    PostgreSQL): the next query opens a new one.
+    PostgreSQL): the next query opens a new one. On SQLite the interrupted
+    query holds its lock until its cursor is freed: collect it, once the
+    caller has left the ``except`` block whose traceback held it.
     """
     conn = connections[alias]
     if conn.in_atomic_block:
         return
     with contextlib.suppress(DatabaseError):  # closed anyway: Django forgets it
         conn.close()
+    gc.collect()  # a cursor caught in a reference cycle of the traceback's frames
 
 
 def trigger(service: Service, name: str, *, here: bool = False) -> Handover:

@@ -230,6 +230,41 @@ def test_abandon__after_a_ctrl_c_in_the_middle_of_a_query_fails_the_run(registry
     opened.set()
 
 
+@pytest.mark.django_db(transaction=True)
+def test_wait_for__a_ctrl_c_as_a_poll_returns_fails_the_run_and_exits_130(registry):
+    from django.core.management.base import CommandError
+
+    from django_togo_scheduler.cli.manual import INTERRUPTED, wait_for
+
+    entered, opened = threading.Event(), threading.Event()
+
+    def gated():
+        entered.set()
+        opened.wait(WAIT)
+
+    registry.register("test.gated", gated)
+    handover = trigger(get_scheduler(), "test.gated")
+    assert handover.where == HERE and entered.wait(WAIT)
+    interrupted = []
+
+    def interrupt(execute, sql, params, many, context):
+        result = execute(sql, params, many, context)
+        if not interrupted:  # the first query: its cursor is open, a row read
+            interrupted.append(sql)
+            raise KeyboardInterrupt
+        return result
+
+    with connection.execute_wrapper(interrupt), pytest.raises(CommandError) as raised:
+        wait_for(handover)
+
+    assert interrupted and raised.value.returncode == INTERRUPTED
+    assert str(raised.value) == (
+        f"interrupted: run #{handover.run.pk} of test.gated was marked failed"
+    )
+    assert Run.objects.get(pk=handover.run.pk).status == "failed"
+    opened.set()
+
+
 # Runs that never left the outbox (issue 12, item 4, for manual runs)
 
 

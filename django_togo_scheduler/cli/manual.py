@@ -91,17 +91,20 @@ def wait_for(handover: Handover) -> Run:
     try:
         return handover.wait()
     except KeyboardInterrupt:
-        run = handover.run
-        if handover.where == HERE:
-            handover.abandon("interrupted with Ctrl-C")
-            raise CommandError(
-                f"interrupted: run #{run.pk} of {run.job} was marked failed",
-                returncode=INTERRUPTED,
-            ) from None
+        pass
+    # Out of the except block: its traceback holds the cursor of a query the
+    # Ctrl-C interrupted, and SQLite keeps that query's lock until it is freed.
+    run = handover.run
+    if handover.where == HERE:
+        handover.abandon("interrupted with Ctrl-C")
         raise CommandError(
-            f"stopped waiting: run #{run.pk} of {run.job} goes on",
+            f"interrupted: run #{run.pk} of {run.job} was marked failed",
             returncode=INTERRUPTED,
-        ) from None
+        )
+    raise CommandError(
+        f"stopped waiting: run #{run.pk} of {run.job} goes on",
+        returncode=INTERRUPTED,
+    )
 
 
 def skipped_line(run: Run) -> str:
