@@ -202,11 +202,9 @@ def test_trigger__here_runs_inline_whatever_the_queue(threads, settings):
     assert run.status == "done" and run.worker == clock.worker_name()
 
 
-@pytest.mark.postgres_only
-@pytest.mark.django_db(transaction=True)
-def test_abandon__after_a_ctrl_c_in_the_middle_of_a_query_fails_the_run(registry):
-    from django_togo_scheduler.dispatch.inline import PROCESS_EXITED
-
+@pytest.fixture
+def held_here(registry):
+    """A manual run held by this process's pool, running until the test ends."""
     entered, opened = threading.Event(), threading.Event()
 
     def gated():
@@ -216,6 +214,16 @@ def test_abandon__after_a_ctrl_c_in_the_middle_of_a_query_fails_the_run(registry
     registry.register("test.gated", gated)
     handover = trigger(get_scheduler(), "test.gated")
     assert handover.where == HERE and entered.wait(WAIT)
+    yield handover
+    opened.set()
+
+
+@pytest.mark.postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_abandon__after_a_ctrl_c_in_the_middle_of_a_query_fails_the_run(held_here):
+    from django_togo_scheduler.dispatch.inline import PROCESS_EXITED
+
+    handover = held_here
     # What a Ctrl-C inside wait()'s poll leaves: a query sent, its result unread.
     connection.ensure_connection()
     connection.connection.pgconn.send_query(b"SELECT pg_sleep(0.2)")
@@ -227,24 +235,17 @@ def test_abandon__after_a_ctrl_c_in_the_middle_of_a_query_fails_the_run(registry
     assert run.error == PROCESS_EXITED.format(
         worker=clock.worker_name(), why="interrupted with Ctrl-C"
     )
-    opened.set()
 
 
 @pytest.mark.django_db(transaction=True)
-def test_wait_for__a_ctrl_c_as_a_poll_returns_fails_the_run_and_exits_130(registry):
+def test_wait_for__a_ctrl_c_as_a_poll_returns_fails_the_run_and_exits_130(
+    held_here,
+):
     from django.core.management.base import CommandError
 
     from django_togo_scheduler.cli.manual import INTERRUPTED, wait_for
 
-    entered, opened = threading.Event(), threading.Event()
-
-    def gated():
-        entered.set()
-        opened.wait(WAIT)
-
-    registry.register("test.gated", gated)
-    handover = trigger(get_scheduler(), "test.gated")
-    assert handover.where == HERE and entered.wait(WAIT)
+    handover = held_here
     interrupted = []
 
     def interrupt(execute, sql, params, many, context):
@@ -262,7 +263,6 @@ def test_wait_for__a_ctrl_c_as_a_poll_returns_fails_the_run_and_exits_130(regist
         f"interrupted: run #{handover.run.pk} of test.gated was marked failed"
     )
     assert Run.objects.get(pk=handover.run.pk).status == "failed"
-    opened.set()
 
 
 # Runs that never left the outbox (issue 12, item 4, for manual runs)
