@@ -35,7 +35,8 @@ class CommandListener(OutageAware):
         super().__init__(*args, **kwargs)
 
     def _redis_back(self) -> None:
-        self._pubsub_retry = FIRST_RETRY
+        if self._redis_down_since is not None:  # an outage ends: back off anew
+            self._pubsub_retry = FIRST_RETRY
         super()._redis_back()
 
     def subscribe(self) -> None:
