@@ -18,11 +18,12 @@ from typing import TYPE_CHECKING
 
 from django.db import IntegrityError
 
-from . import clock, due, recording
+from . import clock, due, faults, recording
 from .advance import advance
 from .conf import app_settings
 from .due import DueJob, lock_due
 from .exceptions import TogoSchedulerError
+from .inserting import insert_runs
 from .locking import write_transaction
 from .models import Run, ScheduledJob
 from .planning import Plan, plan_due
@@ -75,7 +76,7 @@ def wait_until(instant: datetime) -> None:
 
 def _claim_batch(now: datetime, state: EngineState) -> tuple[int, list[Run]]:
     try:
-        return _claim_batch_once(now, state, recording.record)
+        return _claim_batch_once(now, state, insert_runs)
     except IntegrityError:
         # Only a clock far out of step between hosts gets here: some slot was
         # recorded already. The batch rolled back whole; claim it again,
@@ -96,6 +97,7 @@ def _claim_batch_once(
         advance(alias, jobs, plans, now)
         overlap = recording.overlap(alias, jobs, plans, now)
         runs = recording.build_runs(jobs, plans, overlap, now)
+        faults.point("insert", runs)
         created = insert(alias, runs)
     recording.report(created, overlap.superseded)
     return len(jobs), created

@@ -24,7 +24,7 @@ from django.db import (
     router,
 )
 
-from . import clock, transitions
+from . import clock, faults, transitions
 from .conf import app_settings
 from .models import Run
 from .registry import registry
@@ -182,6 +182,7 @@ def finish_run(run: Run, *, error: str = "", now: datetime | None = None) -> boo
 
 def execute_run(run_id: int) -> str | None:
     """Run the handler of run ``run_id`` if this delivery wins it; return the status."""
+    faults.point("start", run_id)
     _release_stale_connections()
     try:
         run = start_run(run_id)

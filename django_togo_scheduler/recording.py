@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING
 from django.db import IntegrityError, transaction
 
 from . import transitions
-from .inserting import insert_runs
 from .models import Run
 
 if TYPE_CHECKING:
@@ -112,14 +111,6 @@ def build_runs(
 def waits(run: Run) -> bool:
     """Whether a run just recorded waits in the outbox (behind a run of its job)."""
     return run.status == Run.Status.QUEUED and run.dispatched_at is None
-
-
-def record(alias: str, runs: list[Run]) -> list[Run]:
-    """Insert the runs of a claim in one statement (IntegrityError: one was there).
-
-    A name of its own, looked up when called: bench/chaos_app wraps it.
-    """
-    return insert_runs(alias, runs)
 
 
 def record_one_by_one(alias: str, runs: list[Run]) -> list[Run]:

@@ -6,23 +6,24 @@ prefix, and dies on purpose in a narrow window while the file
 
 ``insert``   a scheduler, right before it inserts the runs of the slots it
              claimed: inside the claim transaction, after ``next_run_at`` was
-             advanced (wraps ``recording.record``);
+             advanced (the ``insert`` point of ``django_togo_scheduler.faults``);
 ``enqueue``  a scheduler, right before it enqueues runs on RQ: after the outbox
-             sweep committed them as dispatched (wraps ``RQDispatcher.dispatch``);
+             sweep committed them as dispatched (the ``enqueue`` point);
 ``dequeue``  an rqworker, right after it took a run's message off the queue and
              before it records the execution in RQ's started registry (wraps
              RQ's ``BaseWorker.prepare_execution``);
 ``start``    a worker machine, after its work horse began the RQ job and before
              the run is marked running: the horse kills its rqworker and itself
-             (wraps ``execution.execute_run``, which RQ looks up by name).
+             (the ``start`` point).
 
 A process dies with ``os._exit(137)``. Before dying, the process appends
 ``<window> <pid> <unix time> <what it was about to do>`` to the file named by
 ``TOGO_CHAOS_HITS`` (``<pid>`` is the process the harness supervises: the
 scheduler, or the rqworker).
 
-The hooks exist only in this app, in processes started with ``TOGO_CHAOS_TRIGGER``:
-django-togo-scheduler itself has no test hook and pays nothing for these.
+The hook is installed only by this app, in processes started with
+``TOGO_CHAOS_TRIGGER``: django-togo-scheduler has its one documented fault hook
+(:mod:`django_togo_scheduler.faults`), which costs nothing when none is installed.
 """
 
 from __future__ import annotations
@@ -67,58 +68,36 @@ def _parent_is_rqworker() -> bool:
         return False
 
 
-def install_hooks() -> None:
-    """Wrap the places where a crash must be provoked on purpose."""
-    from django_togo_scheduler import execution, recording
-    from django_togo_scheduler.dispatch import rq as rq_dispatch
-
-    dispatcher = getattr(rq_dispatch, "RQDispatcher", None)
-    insert_runs = getattr(recording, "record", None)
-    execute_run = getattr(execution, "execute_run", None)
-    if dispatcher is None or insert_runs is None or execute_run is None:
-        # The harness must not believe it hits a window it can no longer reach.
-        raise ImproperlyConfigured(
-            "chaos hooks: RQDispatcher, recording.record or execution.execute_run is gone"
+def chaos_hook(point: str, subject: Any) -> None:
+    """The fault hook (:mod:`django_togo_scheduler.faults`): dies in an armed window."""
+    if point == "insert" and subject and armed("insert"):
+        # Inside the claim transaction: next_run_at advanced, no run inserted.
+        slots = ",".join(
+            f"{run.job}@{run.scheduled_for.isoformat()}" for run in subject
         )
-    if getattr(insert_runs, "chaos_hook", False):
-        return
-    dispatch = dispatcher.dispatch
+        record_hit("insert", os.getpid(), slots)
+        os._exit(EXIT_CODE)
+    if point == "enqueue" and subject and armed("enqueue"):
+        # The runs are committed with dispatched_at set; nothing is in Redis.
+        record_hit("enqueue", os.getpid(), ",".join(str(run.pk) for run in subject))
+        os._exit(EXIT_CODE)
+    if point == "start" and armed("start") and _parent_is_rqworker():
+        # A work horse with the message taken, the run still queued: the
+        # machine goes, rqworker and horse at once.
+        worker = os.getppid()
+        record_hit("start", worker, f"{subject} horse {os.getpid()}")
+        os.kill(worker, signal.SIGKILL)
+        os._exit(EXIT_CODE)
 
-    @functools.wraps(dispatch)
-    def chaos_dispatch(self: Any, runs: Any) -> Any:
-        runs = list(runs)
-        if runs and armed("enqueue"):
-            # The runs are committed with dispatched_at set; nothing is in Redis.
-            record_hit("enqueue", os.getpid(), ",".join(str(run.pk) for run in runs))
-            os._exit(EXIT_CODE)
-        return dispatch(self, runs)
 
-    @functools.wraps(insert_runs)
-    def chaos_insert_runs(alias: str, runs: Any) -> Any:
-        if runs and armed("insert"):
-            # Inside the claim transaction: next_run_at advanced, no run inserted.
-            slots = ",".join(
-                f"{run.job}@{run.scheduled_for.isoformat()}" for run in runs
-            )
-            record_hit("insert", os.getpid(), slots)
-            os._exit(EXIT_CODE)
-        return insert_runs(alias, runs)
+def install_hooks() -> None:
+    """Install the fault hook, and wrap RQ's worker for the ``dequeue`` window."""
+    from django_togo_scheduler import faults
 
-    @functools.wraps(execute_run)
-    def chaos_execute_run(run_id: int) -> Any:
-        if armed("start") and _parent_is_rqworker():
-            # A work horse with the message taken, the run still queued: the
-            # machine goes, rqworker and horse at once.
-            worker = os.getppid()
-            record_hit("start", worker, f"{run_id} horse {os.getpid()}")
-            os.kill(worker, signal.SIGKILL)
-            os._exit(EXIT_CODE)
-        return execute_run(run_id)
-
-    chaos_insert_runs.chaos_hook = True  # type: ignore[attr-defined]
-    dispatcher.dispatch = chaos_dispatch
-    recording.record = chaos_insert_runs
-    execution.execute_run = chaos_execute_run
+    if set(faults.POINTS) != {"insert", "enqueue", "start"}:
+        # The harness must not believe it hits a window it can no longer reach.
+        raise ImproperlyConfigured(f"chaos hooks: the fault points are {faults.POINTS}")
+    faults.install(chaos_hook)
     install_worker_hook()
 
 
@@ -127,6 +106,8 @@ def install_worker_hook() -> None:
     from rq.worker.base import BaseWorker
 
     prepare = BaseWorker.prepare_execution
+    if getattr(prepare, "chaos_hook", False):
+        return
 
     @functools.wraps(prepare)
     def chaos_prepare_execution(self: Any, job: Any) -> Any:
@@ -137,6 +118,7 @@ def install_worker_hook() -> None:
             os._exit(EXIT_CODE)
         return prepare(self, job)
 
+    chaos_prepare_execution.chaos_hook = True  # type: ignore[attr-defined]
     BaseWorker.prepare_execution = chaos_prepare_execution  # type: ignore[method-assign]
 
 

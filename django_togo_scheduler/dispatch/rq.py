@@ -23,6 +23,7 @@ from rq import Queue
 from rq.job import Job, JobStatus
 from rq.utils import utcparse
 
+from django_togo_scheduler import faults
 from django_togo_scheduler.models import Run
 
 from .base import Dispatcher
@@ -104,6 +105,7 @@ class RQDispatcher(Dispatcher):
         return self._queues[name]
 
     def dispatch(self, runs: Sequence[Run]) -> None:
+        faults.point("enqueue", runs)
         by_queue: dict[str, list[Run]] = defaultdict(list)
         for run in runs:
             by_queue[run.queue].append(run)
