@@ -25,15 +25,19 @@ name) starts with the hot schedules, so its window query reads the most runs.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import sys
-import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
 ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from bench.harness.db import pg_params, recreate_database  # noqa: E402
+from bench.harness.timing import Stopwatch, time_calls  # noqa: E402
+
 DB_NAME = "togo_admin_bench"
 
 JOB_URLS = [
@@ -70,7 +74,6 @@ def setup_django() -> None:
     import django
     from django.conf import settings
 
-    sys.path.insert(0, str(ROOT))
     settings.configure(
         DEBUG=False,
         SECRET_KEY="bench-only",
@@ -110,9 +113,7 @@ def setup_django() -> None:
             "default": {
                 "ENGINE": "django.db.backends.postgresql",
                 "NAME": DB_NAME,
-                "USER": os.environ.get("PGUSER", "postgres"),
-                "HOST": os.environ.get("PGHOST", "127.0.0.1"),
-                "PORT": os.environ.get("PGPORT", "5432"),
+                **{key.upper(): value for key, value in pg_params().items()},
                 "CONN_MAX_AGE": 60,
             }
         },
@@ -123,24 +124,6 @@ def setup_django() -> None:
     from django.urls import path
 
     globals()["urlpatterns"] = [path("admin/", admin.site.urls)]
-
-
-def recreate_database() -> None:
-    import psycopg
-    from django.core.management import call_command
-    from django.db import connections
-
-    connections.close_all()
-    with psycopg.connect(
-        host=os.environ.get("PGHOST", "127.0.0.1"),
-        port=os.environ.get("PGPORT", "5432"),
-        user=os.environ.get("PGUSER", "postgres"),
-        dbname="postgres",
-        autocommit=True,
-    ) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{DB_NAME}"')
-        conn.execute(f'CREATE DATABASE "{DB_NAME}"')
-    call_command("migrate", verbosity=0)
 
 
 SCHEDULES_SQL = """
@@ -206,16 +189,15 @@ def load(schedules: int, runs: int) -> float:
     from django.db import connection
     from django.utils import timezone
 
-    started = time.perf_counter()
     hot = max(1, schedules // 100)
     now = timezone.now().replace(microsecond=0)
     params = {"hot": hot, "cold": schedules - hot, "now": now}
-    with connection.cursor() as cursor:
+    with Stopwatch() as watch, connection.cursor() as cursor:
         cursor.execute(SCHEDULES_SQL, {**params, "count": schedules})
         cursor.execute(RUNS_SQL, {**params, "total": runs})
         cursor.execute("VACUUM ANALYZE django_togo_scheduler_scheduledjob")
         cursor.execute("VACUUM ANALYZE django_togo_scheduler_run")
-    return time.perf_counter() - started
+    return watch.seconds
 
 
 def register_handlers(schedules: int) -> None:
@@ -239,10 +221,9 @@ def measure(client: Any, url: str, repeat: int) -> dict[str, Any]:
     assert client.get(url).status_code == 200, url  # warm-up
     times, counts, slowest, counting = [], set(), 0.0, False
     for _ in range(repeat):
-        with CaptureQueriesContext(connection) as queries:
-            started = time.perf_counter()
+        with CaptureQueriesContext(connection) as queries, Stopwatch() as watch:
             response = client.get(url)
-            times.append((time.perf_counter() - started) * 1000)
+        times.append(watch.ms)
         assert response.status_code == 200, url
         counts.add(len(queries))
         slowest = max([slowest, *(float(q["time"]) * 1000 for q in queries)])
@@ -295,12 +276,7 @@ def compare_strip_queries(repeat: int) -> None:
         ("ROW_NUMBER window", window),
         ("LATERAL ... LIMIT 20", lateral),
     ):
-        func()
-        times = []
-        for _ in range(repeat):
-            started = time.perf_counter()
-            func()
-            times.append((time.perf_counter() - started) * 1000)
+        times = time_calls(func, samples=repeat, warmup=1)
         print(f"last 20 runs of page 1 ({runs:,} runs): {label:22} "
               f"median {statistics.median(times):.1f} ms")  # fmt: skip
 

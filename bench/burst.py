@@ -18,12 +18,18 @@ import json
 import os
 import statistics
 import sys
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from bench.harness.db import recreate_database  # noqa: E402
+from bench.harness.redis_server import client, enqueue_many_floor  # noqa: E402
+from bench.harness.schedules import create_due, noop, register  # noqa: E402
+from bench.harness.timing import timed  # noqa: E402
+
+NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 
 
 def main() -> None:
@@ -40,9 +46,7 @@ def main() -> None:
     import django
 
     django.setup()
-    from bench.tick import recreate_database
-
-    recreate_database(args.db)
+    recreate_database()
     results = [measure(args.due) for _ in range(args.repeat)]
     ours = statistics.median(r["togo_jobs_per_s"] for r in results)
     floor = statistics.median(r["enqueue_many_jobs_per_s"] for r in results)
@@ -55,47 +59,25 @@ def main() -> None:
 
 
 def measure(due: int) -> dict[str, float]:
-    from redis import Redis
     from rq import Queue
 
     from django_togo_scheduler.dispatch import get_dispatcher
-    from django_togo_scheduler.engine import tick
+    from django_togo_scheduler.engine import EngineState, tick
     from django_togo_scheduler.models import Run, ScheduledJob
-    from django_togo_scheduler.registry import registry
 
-    url = os.environ.get("TOGO_BENCH_REDIS", "redis://127.0.0.1:6379/14")
-    redis = Redis.from_url(url)
+    redis = client(os.environ.get("TOGO_BENCH_REDIS", "redis://127.0.0.1:6379/14"))
     redis.flushdb()
     Run.objects.all().delete()
     ScheduledJob.objects.all().delete()
-    now = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
-    for i in range(due):
-        registry.register(f"bench.job{i}", _noop)
-    ScheduledJob.objects.bulk_create(
-        (
-            ScheduledJob(name=f"bench.job{i}", spec="* * * * *", next_run_at=now)
-            for i in range(due)
-        ),
-        batch_size=2000,
-    )
+    names = [f"bench.job{i}" for i in range(due)]
+    register(names)
+    create_due(names, NOW)
 
     dispatcher = get_dispatcher()
-    started = time.perf_counter()
-    runs = tick(now, dispatcher=dispatcher)
-    togo = time.perf_counter() - started
+    runs, togo = timed(lambda: tick(NOW, dispatcher=dispatcher, state=EngineState()))
     assert len(runs) == due and Queue("bench", connection=redis).count == due
 
-    redis.flushdb()
-    queue = Queue("floor", connection=redis)
-    started = time.perf_counter()
-    with redis.pipeline() as pipe:
-        queue.enqueue_many(
-            [Queue.prepare_data(_noop, args=(i,)) for i in range(due)], pipeline=pipe
-        )
-        pipe.execute()
-    floor = time.perf_counter() - started
-    assert queue.count == due
-    redis.flushdb()
+    floor = enqueue_many_floor(redis, due, noop)
     return {
         "due": due,
         "togo_seconds": round(togo, 3),
@@ -103,10 +85,6 @@ def measure(due: int) -> dict[str, float]:
         "enqueue_many_seconds": round(floor, 3),
         "enqueue_many_jobs_per_s": round(due / floor),
     }
-
-
-def _noop(*args: object) -> None:
-    """The trivial job of the floor measurement (never executed here)."""
 
 
 if __name__ == "__main__":

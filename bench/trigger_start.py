@@ -21,16 +21,19 @@ It uses ``bench/settings.py``'s throwaway database (``TOGO_BENCH_DB``).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
 
+from bench.harness.db import recreate_database  # noqa: E402
+from bench.harness.procs import start, stop  # noqa: E402
+from bench.harness.rows import print_json  # noqa: E402
+from bench.harness.timing import percentile  # noqa: E402
 
 # The scheduler process: bench.settings, with the job registered.
 SCHEDULER = """
@@ -47,24 +50,19 @@ call_command("runscheduler")
 def setup(db: str) -> None:
     os.environ["TOGO_BENCH_DB"] = db
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bench.settings")
-    sys.path.insert(0, str(ROOT))
     import django
 
     django.setup()
-    from bench.tick import recreate_database
-
-    recreate_database(db)
+    recreate_database()
 
 
 def summary(name: str, values: list[float], **extra: object) -> dict[str, object]:
-    values = sorted(values)
-    p95 = values[max(0, round(0.95 * len(values)) - 1)]
     return {
         "case": name,
         "samples": len(values),
         "median_ms": round(statistics.median(values), 1),
-        "p95_ms": round(p95, 1),
-        "max_ms": round(values[-1], 1),
+        "p95_ms": round(percentile(values, 0.95, rule="rank"), 1),
+        "max_ms": round(max(values), 1),
         **extra,
     }
 
@@ -109,12 +107,7 @@ def case_scheduler(service, samples: int, db: str) -> dict[str, object]:
     from django_togo_scheduler.models import Run, SchedulerProcess
 
     env = {**os.environ, "TOGO_BENCH_DB": db, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen(
-        [sys.executable, "-c", SCHEDULER],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    proc = start([sys.executable, "-c", SCHEDULER], env=env)
     try:
         deadline = time.monotonic() + 30
         while not SchedulerProcess.objects.filter(pid=proc.pid).exists():
@@ -131,8 +124,7 @@ def case_scheduler(service, samples: int, db: str) -> dict[str, object]:
             theirs += ended.worker.endswith(f":{proc.pid}")
         return summary("scheduler", values, started_by_the_scheduler=theirs)
     finally:
-        proc.terminate()
-        proc.wait(30)
+        stop(proc, 30)
         Run.objects.all().delete()
 
 
@@ -153,7 +145,7 @@ def main() -> None:
         case_scheduler(service, args.samples, args.db),
     ]
     for result in results:
-        print(json.dumps({"db": args.db, **result}))
+        print_json({"db": args.db, **result})
 
 
 if __name__ == "__main__":
