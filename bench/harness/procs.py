@@ -69,19 +69,26 @@ def stop(proc: subprocess.Popen[Any], grace: float = 10.0) -> int | None:
     """SIGTERM ``proc``, wait ``grace`` seconds; its exit code, or None if killed then."""
     if proc.poll() is None:
         proc.send_signal(signal.SIGTERM)
-    return _wait_or_kill(proc, grace)
+    return wait_or_kill(proc, grace)
 
 
 def stop_all(procs: Iterable[subprocess.Popen[Any]], grace: float) -> list[int | None]:
     """SIGTERM every one of ``procs`` at once, then wait for each as :func:`stop` does."""
+    procs = terminate(procs)
+    return [wait_or_kill(proc, grace) for proc in procs]
+
+
+def terminate(procs: Iterable[subprocess.Popen[Any]]) -> list[subprocess.Popen[Any]]:
+    """SIGTERM each of ``procs`` still running (once: a second may mean "now"); them all."""
     procs = list(procs)
     for proc in procs:
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
-    return [_wait_or_kill(proc, grace) for proc in procs]
+    return procs
 
 
-def _wait_or_kill(proc: subprocess.Popen[Any], grace: float) -> int | None:
+def wait_or_kill(proc: subprocess.Popen[Any], grace: float) -> int | None:
+    """``proc``'s exit code within ``grace`` seconds, or None: it was SIGKILLed then."""
     try:
         return proc.wait(grace)
     except subprocess.TimeoutExpired:
