@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from django.db import DatabaseError, InterfaceError, connection
 
 from . import clock, engine
+from . import service as service_api
 from .conf import app_settings
 from .declared import ORPHAN_GRACE, prune_orphans, sync_declared
 from .dispatch.base import Dispatcher
@@ -110,9 +111,9 @@ class SchedulerLoop:
             # Woken ahead of the slot (CLAIM_AHEAD): claim it as of its instant
             # and hand its runs over when the clock gets there.
             now = slot
-            engine.tick(now, dispatcher=self.dispatcher, state=state, hand_over_at=slot)
+            engine.tick(now, state=state, dispatcher=self.dispatcher, hand_over_at=slot)
         else:
-            engine.tick(now, dispatcher=self.dispatcher, state=state)
+            engine.tick(now, state=state, dispatcher=self.dispatcher)
         if state.next_due is None:  # the tick claimed, or read nothing: ask
             state.next_due = next_slot(state.unknown_logged)
         wake = state.next_due - CLAIM_AHEAD if state.next_due is not None else None
@@ -153,7 +154,7 @@ class SchedulerLoop:
         self._last_prune = now
         retention = app_settings.RUN_RETENTION
         if retention:
-            deleted = engine.prune(now, parse_duration(retention))
+            deleted = service_api.prune(now, parse_duration(retention))
             if deleted:
                 logger.info("Pruned %d run(s) older than %s.", deleted, retention)
         prune_orphans(now, ORPHAN_GRACE)

@@ -32,13 +32,14 @@ from typing import TYPE_CHECKING
 
 from django.db import DatabaseError, connection, connections, router, transaction
 
-from . import clock, outbox, transitions
+from . import clock, transitions
 from .dispatch import exits, resolve_queue
+from .engine import outbox
+from .engine.recording import SKIP_REASON
 from .execution import execute_run
 from .locking import write_transaction
 from .models import Catchup, Run, ScheduledJob
 from .processes import TAKES_TRIGGERS_WITHIN, live_processes
-from .recording import SKIP_REASON
 from .registry import registry
 from .signals import run_skipped
 

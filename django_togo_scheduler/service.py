@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import logging
 import threading
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from django.db.models import QuerySet
@@ -13,7 +13,7 @@ from django.db.models import QuerySet
 from . import clock, engine
 from .conf import app_settings
 from .dispatch.base import Dispatcher
-from .engine import EngineState
+from .engine.state import EngineState
 from .exceptions import InvalidSpec, UnknownJob
 from .locking import write_transaction
 from .models import Catchup, Run, ScheduledJob
@@ -230,11 +230,22 @@ class Service:
         return queryset
 
     def tick(
-        self, now: datetime | None = None, *, dispatcher: Dispatcher | None = None
+        self,
+        now: datetime | None = None,
+        *,
+        dispatcher: Dispatcher | None = None,
+        hand_over_at: datetime | None = None,
     ) -> list[Run]:
-        """One pass: fire every due slot up to ``now``; return the runs created."""
+        """One pass: fire every due slot up to ``now``; return the runs created.
+
+        The engine's tick with this process's state and dispatcher (see
+        :func:`django_togo_scheduler.engine.tick` for ``hand_over_at``).
+        """
         return engine.tick(
-            now, dispatcher=dispatcher or self.dispatcher, state=self.state
+            now or clock.now(),
+            state=self.state,
+            dispatcher=dispatcher or self.dispatcher,
+            hand_over_at=hand_over_at,
         )
 
     def stop(self) -> None:
@@ -249,6 +260,21 @@ class Service:
     def wait(self, seconds: float) -> bool:
         """Sleep up to ``seconds``, waking early on :meth:`stop`; True if stopping."""
         return self._stop.wait(seconds)
+
+
+def prune(now: datetime, older_than: timedelta) -> int:
+    """Delete finished runs that ended before ``now - older_than``; return how many."""
+    cutoff = now - older_than
+    total = 0
+    while True:
+        pks = list(
+            Run.objects.finished()
+            .filter(finished_at__lt=cutoff)
+            .values_list("pk", flat=True)[:5000]
+        )
+        if not pks:
+            return total
+        total += Run.objects.filter(pk__in=pks).delete()[0]
 
 
 @functools.cache

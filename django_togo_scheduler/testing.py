@@ -22,9 +22,10 @@ from datetime import datetime, timedelta, tzinfo
 
 from django.db.models import Max
 
-from . import clock, engine, outbox
+from . import clock, engine
 from .conf import app_settings
 from .dispatch.inline import TIMEOUT_ERROR, SyncDispatcher
+from .engine import outbox
 from .exceptions import TogoSchedulerError
 from .execution import _call_handler, fail_run, finish_run, start_run
 from .models import Run, ScheduledJob
@@ -311,7 +312,7 @@ class SchedulerSimulation:
             # As a scheduler that read the slot at its previous tick: the
             # engine claims first and reads the next slot after its handlers ran.
             self.state.next_due = self._slot_at
-        created = engine.tick(self.now, dispatcher=self.dispatcher, state=self.state)
+        created = engine.tick(self.now, state=self.state, dispatcher=self.dispatcher)
         self._slot_at = None
         # A real scheduler hands out the next run of a catch-up chain (or a run
         # a handler triggered) about a second after the previous one ends; here

@@ -6,11 +6,13 @@ from datetime import UTC, timedelta
 import pytest
 from django.db import connection, transaction
 
-from django_togo_scheduler import advance, due, engine, outbox, planning
-from django_togo_scheduler.engine import EngineState, tick
+from django_togo_scheduler import engine
+from django_togo_scheduler import service as service_api
+from django_togo_scheduler.engine import EngineState, advance, due, outbox, planning
 from django_togo_scheduler.models import Run, ScheduledJob
 from django_togo_scheduler.signals import run_skipped
 from django_togo_scheduler.specs import parse_spec
+from tests.ticks import tick
 
 from .doubles import Recorder
 
@@ -350,7 +352,7 @@ def test_prune__deletes_only_old_finished_runs(now):
     Run.objects.create(job="a", status="failed", finished_at=now - timedelta(days=29))
     Run.objects.create(job="a", status="running")
 
-    assert engine.prune(now, timedelta(days=30)) == 1
+    assert service_api.prune(now, timedelta(days=30)) == 1
     assert not Run.objects.filter(pk=old.pk).exists()
     assert Run.objects.count() == 2
 

@@ -8,9 +8,9 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from django_togo_scheduler import UnknownJob
+from django_togo_scheduler.engine.recording import SKIP_REASON
 from django_togo_scheduler.explain import error_summary, explain, parse_at
 from django_togo_scheduler.models import Run, ScheduledJob, SchedulerProcess
-from django_togo_scheduler.recording import SKIP_REASON
 from django_togo_scheduler.testing import simulate
 
 pytestmark = pytest.mark.django_db
@@ -467,7 +467,7 @@ def test_explain__a_next_run_recorded_at_its_slot_says_nothing_of_a_stall(now):
 def test_explain__a_schedule_the_engine_paused_is_explained(
     now, calls, field, value, problem, no_next
 ):
-    from django_togo_scheduler.engine import tick
+    from tests.ticks import tick
 
     schedule(now, name="test.record", next_run_at=now)
     ScheduledJob.objects.filter(name="test.record").update(**{field: value})

@@ -9,9 +9,9 @@ from django_togo_scheduler import clock
 from django_togo_scheduler.dispatch import get_dispatcher, resolve_queue
 from django_togo_scheduler.dispatch.base import Dispatcher
 from django_togo_scheduler.dispatch.inline import InlineDispatcher
-from django_togo_scheduler.engine import tick
+from django_togo_scheduler.engine.outbox import dispatch_pending
 from django_togo_scheduler.models import Run, ScheduledJob
-from django_togo_scheduler.outbox import dispatch_pending
+from tests.ticks import tick
 
 from .procs import wait_until
 

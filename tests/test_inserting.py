@@ -5,7 +5,7 @@ from datetime import timedelta
 import pytest
 from django.db import DataError, IntegrityError, connection, transaction
 
-from django_togo_scheduler.inserting import insert_runs
+from django_togo_scheduler.engine.inserting import insert_runs
 from django_togo_scheduler.models import Run, RunQuerySet
 
 pytestmark = pytest.mark.django_db

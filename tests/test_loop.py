@@ -247,7 +247,8 @@ def test_run_once__a_schedule_without_handler_does_not_make_the_loop_spin(
 def test_run_once__repairs_every_two_seconds_between_ticks_never_inside_one(
     calls, now, monkeypatch, sync_dispatcher
 ):
-    from django_togo_scheduler import engine, reconcile
+    from django_togo_scheduler import engine
+    from django_togo_scheduler.engine import reconcile
 
     ScheduledJob.objects.create(
         name="test.record", spec="@every 1s", next_run_at=now + timedelta(seconds=1)
@@ -298,7 +299,7 @@ def test_run_once__repairs_every_two_seconds_between_ticks_never_inside_one(
 def test_run_once__claims_a_slot_ahead_and_hands_its_runs_over_at_its_instant(
     calls, now, monkeypatch
 ):
-    from django_togo_scheduler import claim
+    from django_togo_scheduler.engine import claim
 
     slot = now + timedelta(seconds=1)
     ScheduledJob.objects.create(name="test.record", spec="@every 1s", next_run_at=slot)

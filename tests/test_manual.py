@@ -16,9 +16,9 @@ from django.db import connection, transaction
 from django_togo_scheduler import clock, get_scheduler
 from django_togo_scheduler import manual as manual_module
 from django_togo_scheduler.dispatch.inline import InlineDispatcher
+from django_togo_scheduler.engine.outbox import dispatch_pending
 from django_togo_scheduler.manual import HERE, RQ, SCHEDULER, SKIPPED, trigger
 from django_togo_scheduler.models import Run, SchedulerProcess
-from django_togo_scheduler.outbox import dispatch_pending
 
 from .procs import wait_until
 

@@ -4,8 +4,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from django_togo_scheduler import planning
-from django_togo_scheduler.planning import plan_due
+from django_togo_scheduler.engine import planning
+from django_togo_scheduler.engine.planning import plan_due
 from django_togo_scheduler.specs import get_timezone, parse_spec
 
 T0 = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)

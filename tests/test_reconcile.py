@@ -4,9 +4,9 @@ from datetime import timedelta
 
 import pytest
 
-from django_togo_scheduler.engine import tick
+from django_togo_scheduler.engine.reconcile import reconcile
 from django_togo_scheduler.models import Run, ScheduledJob
-from django_togo_scheduler.reconcile import reconcile
+from tests.ticks import tick
 
 pytestmark = pytest.mark.django_db
 

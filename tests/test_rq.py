@@ -17,9 +17,9 @@ from rq.job import Job
 from django_togo_scheduler import clock
 from django_togo_scheduler.dispatch import get_dispatcher
 from django_togo_scheduler.dispatch.rq import MAX_DISPATCHES, RQDispatcher, job_id
-from django_togo_scheduler.engine import tick
 from django_togo_scheduler.models import Run, ScheduledJob
 from django_togo_scheduler.service import Service
+from tests.ticks import tick
 
 from .procs import django_command, running_redis, subprocess_env, wait_until
 
@@ -286,7 +286,7 @@ def test_rq__a_big_outbox_while_redis_is_down_is_swept_once(
 ):
     import threading
 
-    from django_togo_scheduler import outbox
+    from django_togo_scheduler.engine import outbox
 
     monkeypatch.setattr(outbox, "DISPATCH_BATCH", 3)
     pks = [

@@ -10,11 +10,12 @@ from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 from django_togo_scheduler import transitions
-from django_togo_scheduler.engine import EngineState, tick
+from django_togo_scheduler.engine import EngineState
+from django_togo_scheduler.engine.recording import SKIP_REASON
 from django_togo_scheduler.models import Run, ScheduledJob
-from django_togo_scheduler.recording import SKIP_REASON
 from django_togo_scheduler.signals import run_skipped
 from django_togo_scheduler.transitions import SUPERSEDED
+from tests.ticks import tick
 
 from .doubles import Recorder
 from .procs import wait_until

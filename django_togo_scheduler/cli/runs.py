@@ -6,7 +6,7 @@ from typing import Any
 
 from django.core.management.base import OutputWrapper
 
-from django_togo_scheduler import clock, engine
+from django_togo_scheduler import clock, service
 from django_togo_scheduler.conf import app_settings
 from django_togo_scheduler.declared import prune_orphans
 from django_togo_scheduler.models import Run
@@ -144,7 +144,7 @@ def do_prune(
     text = older_than or app_settings.RUN_RETENTION
     if not text:
         raise BadInput("no --older-than given and RUN_RETENTION is not set")
-    deleted = engine.prune(clock.now(), parse_duration(text))
+    deleted = service.prune(clock.now(), parse_duration(text))
     out.write(f"Deleted {deleted} run(s) that finished more than {text} ago.")
 
 

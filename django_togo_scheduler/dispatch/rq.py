@@ -49,8 +49,8 @@ LOST_ERROR = (
 
 def recover_lost(run: Run, now: datetime) -> None:
     """Put a run whose queue message is gone back in the outbox, or fail it."""
+    from django_togo_scheduler.engine.outbox import put_back
     from django_togo_scheduler.execution import fail_run
-    from django_togo_scheduler.outbox import put_back
 
     if run.dispatch_count >= MAX_DISPATCHES:
         fail_run(run, LOST_ERROR.format(run.dispatch_count), now=now)

@@ -8,8 +8,8 @@ from datetime import datetime, timedelta
 from django.db.models import Q
 
 from django_togo_scheduler.conf import app_settings
+from django_togo_scheduler.engine.planning import Plan
 from django_togo_scheduler.models import Run, SchedulerProcess
-from django_togo_scheduler.planning import Plan
 from django_togo_scheduler.processes import (
     FORGET_AFTER,
     HEARTBEAT_EVERY,

@@ -9,9 +9,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 
 from django_togo_scheduler.conf import app_settings
+from django_togo_scheduler.engine.planning import Plan, plan_due
 from django_togo_scheduler.exceptions import InvalidSpec, InvalidTimezone
 from django_togo_scheduler.models import ScheduledJob
-from django_togo_scheduler.planning import Plan, plan_due
 from django_togo_scheduler.specs import Spec, get_timezone, parse_duration, parse_spec
 
 NEXT_COUNT = 3  # upcoming fire times shown

@@ -8,12 +8,12 @@ from typing import TYPE_CHECKING, Any
 from django.db import connections, models
 from django.db.backends.base.base import BaseDatabaseWrapper
 
-from . import clock
-from .models import ScheduledJob
+from django_togo_scheduler import clock
+from django_togo_scheduler.models import ScheduledJob
 
 if TYPE_CHECKING:
-    from .due import DueJob
     from .planning import Plan
+    from .state import DueJob
 
 
 def advance(

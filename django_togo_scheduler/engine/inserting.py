@@ -18,7 +18,7 @@ from django.db import connections, models
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.utils import timezone
 
-from .models import Run
+from django_togo_scheduler.models import Run
 
 
 def insert_runs(alias: str, runs: list[Run]) -> list[Run]:

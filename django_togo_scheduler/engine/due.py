@@ -8,7 +8,6 @@ schedules out (no handler here), go through the ORM.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,8 +16,10 @@ from django.db.models import ExpressionWrapper, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from .locking import lock_rows
-from .models import Run, ScheduledJob
+from django_togo_scheduler.locking import lock_rows
+from django_togo_scheduler.models import Run, ScheduledJob
+
+from .state import DueJob
 
 CLAIM_BATCH = 500  # schedules claimed per transaction
 
@@ -38,32 +39,6 @@ PLANNED_FIELDS = (
 
 # What the claim reads of each due schedule, in this order (see DueJob).
 DUE_COLUMNS = ("pk", *PLANNED_FIELDS, "in_flight")
-
-
-@dataclass(slots=True)
-class DueJob:
-    """A due schedule as the claim reads it: ``DUE_COLUMNS``, no model instance.
-
-    Building 500 ``ScheduledJob`` instances per batch (a raw query's model
-    machinery) cost three times the query itself; the claim needs these fields,
-    whether a run of the job is in flight (``busy``) and whether every run in
-    flight is an RQ run still in the outbox (``undelivered``: queued, never
-    handed out).
-    """
-
-    pk: int
-    name: str
-    spec: str
-    timezone: str
-    next_run_at: datetime | None
-    catchup: str
-    queue: str
-    timeout: int | None
-    paused: bool
-    busy: bool
-    undelivered: bool = False
-    # Why the spec or zone cannot be evaluated (the claim then pauses it).
-    problem: str = ""
 
 
 def aware(value: datetime | str | None) -> datetime | None:

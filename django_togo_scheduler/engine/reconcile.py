@@ -13,10 +13,11 @@ from datetime import datetime, timedelta
 
 from django.db.models import Q
 
-from .conf import app_settings
-from .dispatch.base import Dispatcher
-from .execution import fail_run
-from .models import Run
+from django_togo_scheduler.conf import app_settings
+from django_togo_scheduler.dispatch.base import Dispatcher
+from django_togo_scheduler.execution import fail_run
+from django_togo_scheduler.models import Run
+
 from .outbox import put_back
 
 logger = logging.getLogger(__name__)

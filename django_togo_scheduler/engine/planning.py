@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
 
-from .specs import Spec
+from django_togo_scheduler.specs import Spec
 
 _TICK = timedelta(microseconds=1)
 MAX_SLOTS_PER_TICK = (

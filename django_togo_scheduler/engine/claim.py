@@ -18,21 +18,25 @@ from typing import TYPE_CHECKING
 
 from django.db import IntegrityError
 
-from . import clock, due, faults, recording
+from django_togo_scheduler import clock, faults
+from django_togo_scheduler.conf import app_settings
+from django_togo_scheduler.exceptions import TogoSchedulerError
+from django_togo_scheduler.locking import write_transaction
+from django_togo_scheduler.models import Run, ScheduledJob
+from django_togo_scheduler.registry import registry
+from django_togo_scheduler.specs import Spec, get_timezone, parse_duration, parse_spec
+
+from . import due, recording
 from .advance import advance
-from .conf import app_settings
-from .due import DueJob, lock_due
-from .exceptions import TogoSchedulerError
+from .due import lock_due
 from .inserting import insert_runs
-from .locking import write_transaction
-from .models import Run, ScheduledJob
 from .planning import Plan, plan_due
-from .registry import registry
-from .specs import Spec, get_timezone, parse_duration, parse_spec
+from .state import DueJob
 
 if TYPE_CHECKING:
-    from .dispatch.base import Dispatcher
-    from .engine import EngineState
+    from django_togo_scheduler.dispatch.base import Dispatcher
+
+    from .state import EngineState
 
 logger = logging.getLogger(__name__)
 

@@ -14,11 +14,11 @@ from typing import TYPE_CHECKING
 
 from django.db.models import F
 
-from .locking import lock_rows, write_transaction
-from .models import Run
+from django_togo_scheduler.locking import lock_rows, write_transaction
+from django_togo_scheduler.models import Run
 
 if TYPE_CHECKING:
-    from .dispatch.base import Dispatcher
+    from django_togo_scheduler.dispatch.base import Dispatcher
 
 logger = logging.getLogger(__name__)
 

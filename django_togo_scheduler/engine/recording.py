@@ -9,12 +9,12 @@ from typing import TYPE_CHECKING
 
 from django.db import IntegrityError, transaction
 
-from . import transitions
-from .models import Run
+from django_togo_scheduler import transitions
+from django_togo_scheduler.models import Run
 
 if TYPE_CHECKING:
-    from .due import DueJob
     from .planning import Plan
+    from .state import DueJob
 
 logger = logging.getLogger(__name__)
 
@@ -68,7 +68,7 @@ def build_runs(
     jobs: list[DueJob], plans: dict[int, Plan], overlap: Overlap, now: datetime
 ) -> list[Run]:
     """The runs of the planned slots, skipped or waiting as ``overlap`` says."""
-    from .dispatch import resolve_queue
+    from django_togo_scheduler.dispatch import resolve_queue
 
     queues: dict[str, str] = {}
     runs: list[Run] = []
@@ -138,7 +138,7 @@ def report(runs: list[Run], superseded: list[Run] | None = None) -> None:
     Whether INFO is logged is asked once: the arguments of a line (the slot as
     text, the ``extra`` fields) cost more than the line a burst does not log.
     """
-    from .signals import run_skipped
+    from django_togo_scheduler.signals import run_skipped
 
     for run in superseded or ():
         logger.info(
