@@ -12,8 +12,8 @@ while a run of the job is in flight) and decides where it goes:
 - inline with no live scheduler, or ``here=True``: to the calling process's own
   inline pool, at once.
 
-Hand-overs are guarded (``outbox.dispatch_now`` applies to a run still queued
-and not handed out), so a run is never handed out twice. Inside an atomic block
+Hand-overs are guarded (``transitions.dispatch_one`` applies to a run still
+queued and not handed out), so a run is never handed out twice. Inside an atomic block
 no other connection sees the run until the commit: it is handed over in
 ``transaction.on_commit``, and :meth:`Handover.wait` executes it in the calling
 thread.
@@ -34,7 +34,6 @@ from django.db import DatabaseError, connection, connections, router, transactio
 
 from . import clock, transitions
 from .dispatch import exits, resolve_queue
-from .engine import outbox
 from .engine.recording import SKIP_REASON
 from .execution import execute_run
 from .locking import write_transaction
@@ -44,6 +43,7 @@ from .registry import registry
 from .signals import run_skipped
 
 if TYPE_CHECKING:
+    from .dispatch.base import Dispatcher
     from .dispatch.inline import InlineDispatcher
     from .service import Service
 
@@ -53,6 +53,14 @@ FALLBACK_AFTER = 2.0  # seconds a live scheduler has to hand out a manual run be
 POLL_FIRST, POLL_MAX = 0.05, 0.5  # seconds between two reads of a run waited for
 
 SKIPPED, RQ, SCHEDULER, HERE = "skipped", "rq", "scheduler", "here"
+
+
+def _dispatch_now(run: Run, now: datetime, dispatcher: Dispatcher) -> bool:
+    """Hand ``run`` to ``dispatcher`` at once if it is still in the outbox."""
+    if not transitions.dispatch_one(run, now):
+        return False
+    dispatcher.dispatch([run])
+    return True
 
 
 @dataclass
@@ -85,11 +93,11 @@ class Handover:
         assert self.service is not None
         now = clock.now()
         if self.where == RQ:
-            outbox.dispatch_now(self.run, now, self.service.rq_dispatcher)
+            _dispatch_now(self.run, now, self.service.rq_dispatcher)
         elif self.where == HERE and self.run.dispatched_at is not None:
             self.service.dispatcher.inline.dispatch([self.run])  # recorded as ours
         elif self.where == HERE:
-            if not outbox.dispatch_now(self.run, now, self.service.dispatcher.inline):
+            if not _dispatch_now(self.run, now, self.service.dispatcher.inline):
                 self.where = SCHEDULER  # a scheduler starting meanwhile swept it
         else:
             self._arm_fallback()
@@ -113,7 +121,7 @@ class Handover:
                     return
                 self._decided = True
             assert self._pool is not None
-            if outbox.dispatch_now(self.run, clock.now(), self._pool):
+            if _dispatch_now(self.run, clock.now(), self._pool):
                 self.where = HERE
                 logger.warning(
                     "No scheduler handed out manual run %s of %r within %s s; "

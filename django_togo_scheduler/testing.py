@@ -22,12 +22,12 @@ from datetime import datetime, timedelta, tzinfo
 
 from django.db.models import Max
 
-from . import clock, engine
+from . import clock, engine, transitions
 from .conf import app_settings
 from .dispatch.inline import TIMEOUT_ERROR, SyncDispatcher
 from .engine import outbox
 from .exceptions import TogoSchedulerError
-from .execution import _call_handler, fail_run, finish_run, start_run
+from .execution import _call_handler, finish_run, start_run
 from .models import Run, ScheduledJob
 from .service import first_slot
 from .specs import get_timezone
@@ -84,8 +84,8 @@ class SimulatedDispatcher(SyncDispatcher):
             del self.held[pk]
             with _frozen_clock(lambda end=held.end: end):
                 if held.timed_out:
-                    fail_run(
-                        held.run, TIMEOUT_ERROR.format(held.run.timeout), now=held.end
+                    transitions.fail(
+                        held.run, TIMEOUT_ERROR.format(held.run.timeout), held.end
                     )
                 else:
                     finish_run(held.run, error=held.error, now=held.end)

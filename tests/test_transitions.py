@@ -5,7 +5,8 @@ from datetime import UTC, datetime
 import pytest
 from django.db import connection
 
-from django_togo_scheduler import transitions
+from django_togo_scheduler import clock, transitions
+from django_togo_scheduler.execution import execute_run
 from django_togo_scheduler.models import Run
 
 pytestmark = pytest.mark.django_db
@@ -40,7 +41,7 @@ def test_end__only_a_running_run():
 
 @pytest.mark.parametrize("returning", [True, False])
 def test_start__one_statement_where_update_returns_rows(monkeypatch, returning):
-    monkeypatch.setattr(transitions, "returns_from_update", lambda _conn: returning)
+    monkeypatch.setattr(transitions.sql, "returns_from_update", lambda _conn: returning)
     run = Run.objects.create(job="test.record", trigger="manual")
     statements = []
 
@@ -54,3 +55,11 @@ def test_start__one_statement_where_update_returns_rows(monkeypatch, returning):
     assert statements[0].startswith("UPDATE ")
     assert ("RETURNING" in statements[0]) is returning
     assert len(statements) == (1 if returning else 2)  # else the update and a read
+
+
+def test_fail__noop_when_the_run_ended_meanwhile(calls):
+    run = Run.objects.create(job="test.record", trigger="manual")
+    stale_copy = Run.objects.get(pk=run.pk)
+    execute_run(run.pk)
+    assert transitions.fail(stale_copy, "worker died", clock.now()) is False
+    assert Run.objects.get(pk=run.pk).status == "done"

@@ -12,8 +12,7 @@ import logging
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from django.db.models import F
-
+from django_togo_scheduler import transitions
 from django_togo_scheduler.locking import lock_rows, write_transaction
 from django_togo_scheduler.models import Run
 
@@ -23,29 +22,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 DISPATCH_BATCH = 1000  # pending runs handed to dispatchers per transaction
-
-
-def put_back(run: Run, reason: str) -> bool:
-    """Return a dispatched run that never started to the outbox; False if it moved on.
-
-    Guarded on the run being as it was read (still queued, not dispatched again,
-    no fresher heartbeat), so a run its holder is still looking after stays put.
-    """
-    again = Run.objects.filter(
-        pk=run.pk,
-        status=Run.Status.QUEUED,
-        dispatched_at=run.dispatched_at,
-        heartbeat_at=run.heartbeat_at,
-    ).update(dispatched_at=None)
-    if again:
-        logger.warning(
-            "Run %s of %r: %s; dispatching it again.",
-            run.pk,
-            run.job,
-            reason,
-            extra={"job": run.job, "run_id": run.pk},
-        )
-    return bool(again)
 
 
 def dispatch_pending(now: datetime, dispatcher: Dispatcher) -> list[Run]:
@@ -66,34 +42,13 @@ def dispatch_pending(now: datetime, dispatcher: Dispatcher) -> list[Run]:
                 break
             after = batch[-1].pk
             ready = _ready_runs(alias, batch)
-            Run.objects.using(alias).filter(pk__in=[r.pk for r in ready]).update(
-                dispatched_at=now,
-                heartbeat_at=now,
-                dispatch_count=F("dispatch_count") + 1,
-            )
-        for run in ready:
-            run.dispatched_at = run.heartbeat_at = now
-            run.dispatch_count += 1
+            transitions.mark_dispatched(ready, now, using=alias)
         if ready:
             dispatcher.dispatch(ready)
             handed.extend(ready)
         if len(batch) < DISPATCH_BATCH:
             break
     return handed
-
-
-def dispatch_now(run: Run, now: datetime, dispatcher: Dispatcher) -> bool:
-    """Hand one queued run to ``dispatcher`` at once (a manual trigger through RQ)."""
-    applied = Run.objects.filter(
-        pk=run.pk, status=Run.Status.QUEUED, dispatched_at__isnull=True
-    ).update(
-        dispatched_at=now, heartbeat_at=now, dispatch_count=F("dispatch_count") + 1
-    )
-    if applied:
-        run.dispatched_at = run.heartbeat_at = now
-        run.dispatch_count += 1
-        dispatcher.dispatch([run])
-    return bool(applied)
 
 
 def _ready_runs(alias: str, batch: list[Run]) -> list[Run]:

@@ -13,12 +13,10 @@ from datetime import datetime, timedelta
 
 from django.db.models import Q
 
+from django_togo_scheduler import transitions
 from django_togo_scheduler.conf import app_settings
 from django_togo_scheduler.dispatch.base import Dispatcher
-from django_togo_scheduler.execution import fail_run
 from django_togo_scheduler.models import Run
-
-from .outbox import put_back
 
 logger = logging.getLogger(__name__)
 
@@ -43,10 +41,10 @@ def reconcile(now: datetime, dispatcher: Dispatcher) -> None:
     for run in stale.order_by("id")[:1000]:
         if run.status == Run.Status.RUNNING:
             heartbeat = run.heartbeat_at.isoformat() if run.heartbeat_at else "never"
-            fail_run(
+            transitions.fail(
                 run,
                 DEAD_WORKER_ERROR.format(worker=run.worker or "?", heartbeat=heartbeat),
-                now=now,
+                now,
             )
         else:
-            put_back(run, "it was dispatched to a process that is gone")
+            transitions.put_back(run, "it was dispatched to a process that is gone")
