@@ -22,14 +22,12 @@ from datetime import datetime, timedelta, tzinfo
 
 from django.db.models import Max
 
-from . import clock, engine, transitions
-from .conf import app_settings
+from . import clock, engine, schedules, transitions
 from .dispatch.inline import TIMEOUT_ERROR, SyncDispatcher
 from .engine import outbox
 from .exceptions import TogoSchedulerError
 from .execution import _call_handler, finish_run, start_run
 from .models import Run, ScheduledJob
-from .service import first_slot
 from .specs import get_timezone
 
 _UNKNOWN = object()
@@ -159,8 +157,8 @@ class SchedulerSimulation:
 
     def close(self) -> None:
         """Resume the schedules the simulation left out; give the clock back."""
-        ScheduledJob.objects.filter(pk__in=self._left_out, paused_by=PAUSED_BY).update(
-            paused=False, paused_reason="", paused_by="", paused_at=None
+        schedules.lift_pause(
+            ScheduledJob.objects.filter(pk__in=self._left_out, paused_by=PAUSED_BY)
         )
         self._left_out = []
         self._stack.close()
@@ -238,7 +236,7 @@ class SchedulerSimulation:
         """The slots ``job`` recorded, in ``tz`` (default: the schedule's zone)."""
         if tz is None:
             schedule = ScheduledJob.objects.filter(name=job).first()
-            tz = (schedule.timezone if schedule else "") or app_settings.TIMEZONE
+            tz = schedules.zone_name(schedule.timezone if schedule else "")
         zone = get_timezone(tz) if isinstance(tz, str) else tz
         return [
             run.scheduled_for.astimezone(zone)
@@ -262,20 +260,19 @@ class SchedulerSimulation:
             if missing:
                 raise LookupError(f"There is no active schedule named {missing[0]!r}.")
             self._left_out = [job.pk for job in active if job.name not in self.jobs]
-            ScheduledJob.objects.filter(pk__in=self._left_out).update(
-                paused=True,
-                paused_reason="left out of a simulation",
-                paused_by=PAUSED_BY,
-                paused_at=self.start,
+            schedules.pause(
+                ScheduledJob.objects.filter(pk__in=self._left_out),
+                "left out of a simulation",
+                PAUSED_BY,
+                self.start,
             )
         for job in active:
             if job.pk in self._left_out:
                 continue
             try:
-                slot = first_slot(job.spec, job.timezone, self.start)
+                schedules.restart(job, self.start)
             except TogoSchedulerError:
                 continue  # the engine pauses it at its first tick, and says why
-            ScheduledJob.objects.filter(pk=job.pk).update(next_run_at=slot)
 
     def _next_slot(self) -> datetime | None:
         """The earliest slot to come: as the engine's last tick read it, when

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from django.db import connections, models
 from django.db.backends.base.base import BaseDatabaseWrapper
 
-from django_togo_scheduler import clock
+from django_togo_scheduler import clock, schedules
 from django_togo_scheduler.models import ScheduledJob
 
 if TYPE_CHECKING:
@@ -34,12 +34,12 @@ def advance(
         for next_run_at, pks in groups.items():
             _advance_group(alias, pks, next_run_at)
     for job in jobs:
-        if job.paused:  # the claim found its spec or zone broken (rare)
-            ScheduledJob.objects.using(alias).filter(pk=job.pk).update(
-                paused=True,
-                paused_reason=job.problem,
-                paused_by="scheduler",
-                paused_at=now,
+        if job.problem:  # the claim found its spec or zone broken (rare)
+            schedules.pause(
+                ScheduledJob.objects.using(alias).filter(pk=job.pk),
+                job.problem,
+                schedules.BY_SCHEDULER,
+                now,
             )
 
 

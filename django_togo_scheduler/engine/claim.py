@@ -18,13 +18,13 @@ from typing import TYPE_CHECKING
 
 from django.db import IntegrityError
 
-from django_togo_scheduler import clock, faults
+from django_togo_scheduler import clock, faults, schedules
 from django_togo_scheduler.conf import app_settings
 from django_togo_scheduler.exceptions import TogoSchedulerError
 from django_togo_scheduler.locking import write_transaction
 from django_togo_scheduler.models import Run, ScheduledJob
 from django_togo_scheduler.registry import registry
-from django_togo_scheduler.specs import Spec, get_timezone, parse_duration, parse_spec
+from django_togo_scheduler.specs import Spec, parse_duration, parse_spec
 
 from . import due, recording
 from .advance import advance
@@ -165,13 +165,11 @@ def _evaluate(job: DueJob) -> tuple[Spec, tzinfo] | None:
     except TogoSchedulerError as exc:
         job.problem = f"the spec cannot be evaluated: {exc}"
     else:
-        zone = job.timezone or app_settings.TIMEZONE
         try:
-            return spec, get_timezone(zone)
+            return spec, schedules.schedule_zone(job.timezone)
         except TogoSchedulerError as exc:
             job.problem = f"the time zone cannot be evaluated: {exc}"
     logger.error(
         "Schedule %r: %s; pausing it.", job.name, job.problem, extra={"job": job.name}
     )
-    job.paused = True
     return None

@@ -33,7 +33,6 @@ PLANNED_FIELDS = (
     "catchup",
     "queue",
     "timeout",
-    "paused",
 )
 
 
@@ -99,7 +98,7 @@ def lock_due(alias: str, now: datetime, exclude: set[str]) -> list[DueJob]:
 
     Compiled once per database and process, like the probe, and read with a
     plain cursor on PostgreSQL and SQLite, whose values need no converter but
-    SQLite's naive datetimes and integer booleans; only a process that left
+    SQLite's naive datetimes; only a process that left
     schedules out (no handler here), or another database, goes through the ORM.
     """
     connection = connections[alias]
@@ -133,8 +132,8 @@ def read_due(alias: str, now: datetime, exclude: set[str]) -> list[DueJob]:
 
 def _due_job(row: Sequence[Any]) -> DueJob:
     """A row of ``DUE_COLUMNS`` as a ``DueJob``, from a cursor or the ORM."""
-    pk, name, spec, tz, at, catchup, queue, timeout, paused, in_flight = row
+    pk, name, spec, tz, at, catchup, queue, timeout, in_flight = row
     return DueJob(
-        pk, name, spec, tz, aware(at), catchup, queue, timeout, bool(paused),
+        pk, name, spec, tz, aware(at), catchup, queue, timeout,
         busy=in_flight is not None, undelivered=bool(in_flight),
     )  # fmt: skip

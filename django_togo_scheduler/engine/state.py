@@ -37,8 +37,8 @@ class DueJob:
     catchup: str
     queue: str
     timeout: int | None
-    paused: bool
     busy: bool
     undelivered: bool = False
-    # Why the spec or zone cannot be evaluated (the claim then pauses it).
+    # Why the spec or zone cannot be evaluated: the claim pauses the schedule
+    # with this reason (empty: it can be evaluated).
     problem: str = ""

@@ -12,6 +12,7 @@ from django_togo_scheduler.conf import app_settings
 from django_togo_scheduler.engine.planning import Plan, plan_due
 from django_togo_scheduler.exceptions import InvalidSpec, InvalidTimezone
 from django_togo_scheduler.models import ScheduledJob
+from django_togo_scheduler.schedules import zone_name
 from django_togo_scheduler.specs import Spec, get_timezone, parse_duration, parse_spec
 
 NEXT_COUNT = 3  # upcoming fire times shown
@@ -38,7 +39,7 @@ class ScheduleView:
     @classmethod
     def read(cls, job: ScheduledJob, now: datetime) -> ScheduleView:
         """The view of ``job`` at ``now``; a broken spec or zone is not an error."""
-        zone = job.timezone or app_settings.TIMEZONE
+        zone = zone_name(job.timezone)
         spec: Spec | None = None
         problem = ""
         try:
