@@ -18,7 +18,11 @@ from itertools import islice
 from typing import Any, TypeGuard
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from .exceptions import InvalidDuration, InvalidSpec, InvalidTimezone
+from django_togo_scheduler.exceptions import (
+    InvalidDuration,
+    InvalidSpec,
+    InvalidTimezone,
+)
 
 EVERY_MINUTE = "* * * * *"
 EVERY_FIVE_MINUTES = "*/5 * * * *"
