@@ -21,7 +21,7 @@ from django_togo_scheduler.exceptions import (
     InvalidSpec,
     InvalidTimezone,
 )
-from django_togo_scheduler.specs import Spec, fire_times, parse_spec
+from django_togo_scheduler.specs import Spec, fire, fire_times, parse_spec
 
 UTC = UTC
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -1187,7 +1187,7 @@ def test_every__properties(spec_text: str, moment: datetime, tz: tzinfo) -> None
     last = spec.last_at_or_before(moment, tz)
     following = spec.next_after(moment, tz)
     assert last <= moment < following == last + spec.interval
-    assert (last - specs._EPOCH) % timedelta(seconds=seconds) == timedelta(0)
+    assert (last - fire._EPOCH) % timedelta(seconds=seconds) == timedelta(0)
 
 
 # A brute-force oracle: walk every UTC minute and every wall minute of a window.
