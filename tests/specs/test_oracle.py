@@ -1,12 +1,12 @@
 """Spec evaluation fuzzed with hypothesis against an independent oracle.
 
 The oracle below is written from the cron man page rules and the daylight-saving
-rules of API.md ("Specs"). It uses neither croniter nor anything of specs.py: only
-zoneinfo, to learn when each zone's UTC offset changes.
+rules of API.md ("Specs"). It uses neither croniter nor anything of the specs
+package: only zoneinfo, to learn when each zone's UTC offset changes.
 
 - Fields: numbers, names (JAN-DEC, SUN-SAT, any case), ``*``, ``a-b``, ``/step``
   after ``*``, a range or a single value (``N/step`` runs from N to the end of the
-  field: Saturday in day-of-week, as documented in test_specs.py), lists; an
+  field: Saturday in day-of-week, as documented in test_parse.py), lists; an
   equal-ended range is that one value; day-of-week 7 is Sunday. If either day field
   starts with ``*`` both must match, else either.
 - A wildcard spec (minute or hour field starts with ``*``) fires by real time: at
