@@ -40,7 +40,7 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 LAPTOP = {"width": 1366, "height": 768}  # the screen every page must fit
-SCREENSHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 PASSWORD = "browser-pass"  # noqa: S105 (a throwaway test user)
 TIMEOUT = 15_000  # ms Playwright waits for an element or a navigation
 ADMIN = "/admin/django_togo_scheduler"
