@@ -27,7 +27,7 @@ from django.db import connections
 
 from django_togo_scheduler.models import Run, ScheduledJob, SchedulerProcess
 from django_togo_scheduler.specs import get_timezone, parse_spec, validate_spec
-from tests.test_admin import error_of
+from tests.admin.test_jobs import error_of
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
