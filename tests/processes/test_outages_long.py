@@ -26,8 +26,8 @@ from rq import Worker as RQWorker
 from django_togo_scheduler import clock
 from django_togo_scheduler.models import Run, ScheduledJob
 from django_togo_scheduler.specs import parse_spec
+from tests.procs import ROOT, running_redis, subprocess_env, wait_until
 
-from .procs import ROOT, running_redis, subprocess_env, wait_until
 from .test_outages import database_outage
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]

@@ -15,12 +15,12 @@ from django.test.utils import CaptureQueriesContext
 from django_togo_scheduler.admin.history import recent_runs
 from django_togo_scheduler.admin.pagination import NoCountPaginator
 from django_togo_scheduler.models import Run, ScheduledJob
-from tests import test_admin as shared
-from tests.test_admin import JOBS, RUNS
+from tests.admin import test_jobs as shared
+from tests.admin.test_jobs import JOBS, RUNS
 
 pytestmark = pytest.mark.django_db
 
-# The fixtures of test_admin, shared.
+# The fixtures of test_jobs, shared.
 fast_passwords = shared.fast_passwords
 
 # Session, user, the page's rows, the page's last runs and the live schedulers

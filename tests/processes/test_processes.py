@@ -19,12 +19,11 @@ from django.db import connection
 from django_togo_scheduler import clock
 from django_togo_scheduler.models import Run, ScheduledJob, SchedulerProcess
 from django_togo_scheduler.specs import parse_spec
-
-from .procs import wait_for_other_sessions_to_end
+from tests.procs import wait_for_other_sessions_to_end
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SECOND = timedelta(seconds=1)
 
 

@@ -12,9 +12,8 @@ from django_togo_scheduler.engine import EngineState, advance, due, outbox, plan
 from django_togo_scheduler.models import Run, ScheduledJob
 from django_togo_scheduler.signals import run_skipped
 from django_togo_scheduler.specs import parse_spec
+from tests.doubles import Recorder
 from tests.ticks import tick
-
-from .doubles import Recorder
 
 pytestmark = pytest.mark.django_db
 

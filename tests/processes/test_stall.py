@@ -13,8 +13,7 @@ import pytest
 from django_togo_scheduler import clock
 from django_togo_scheduler.models import Run, ScheduledJob
 from django_togo_scheduler.specs import parse_spec
-
-from .procs import django_command, subprocess_env, wait_until
+from tests.procs import django_command, subprocess_env, wait_until
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 

@@ -9,8 +9,7 @@ import pytest
 
 from django_togo_scheduler.dispatch import pool as pool_module
 from django_togo_scheduler.dispatch.pool import REPLACED_PER_WORKER, WorkerPool
-
-from .procs import wait_until
+from tests.procs import wait_until
 
 WAIT = 10  # seconds a test waits for a thread at most
 

@@ -15,8 +15,7 @@ import pytest
 
 from django_togo_scheduler import clock
 from django_togo_scheduler.models import Run, SchedulerProcess
-
-from .procs import (
+from tests.procs import (
     django_command,
     running_redis,
     subprocess_env,

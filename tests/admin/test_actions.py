@@ -8,12 +8,12 @@ import pytest
 from django.contrib.auth.models import Permission
 
 from django_togo_scheduler.models import Run, ScheduledJob
-from tests import test_admin as shared
-from tests.test_admin import JOBS, make_job, make_runs, messages_of, run_url, staff
+from tests.admin import test_jobs as shared
+from tests.admin.test_jobs import JOBS, make_job, make_runs, messages_of, run_url, staff
 
 pytestmark = pytest.mark.django_db
 
-# The fixtures of test_admin, shared.
+# The fixtures of test_jobs, shared.
 clock_at = shared.clock_at
 fast_passwords = shared.fast_passwords
 staff_client = shared.staff_client

@@ -19,8 +19,7 @@ from django_togo_scheduler.dispatch import get_dispatcher
 from django_togo_scheduler.loop import SchedulerLoop
 from django_togo_scheduler.models import Run, SchedulerProcess
 from django_togo_scheduler.service import Service
-
-from .procs import wait_until
+from tests.procs import wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

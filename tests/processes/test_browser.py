@@ -27,7 +27,7 @@ from django.db import connections
 
 from django_togo_scheduler.models import Run, ScheduledJob, SchedulerProcess
 from django_togo_scheduler.specs import get_timezone, parse_spec, validate_spec
-from tests.test_admin import error_of
+from tests.admin.test_jobs import error_of
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -40,7 +40,7 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 LAPTOP = {"width": 1366, "height": 768}  # the screen every page must fit
-SCREENSHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 PASSWORD = "browser-pass"  # noqa: S105 (a throwaway test user)
 TIMEOUT = 15_000  # ms Playwright waits for an element or a navigation
 ADMIN = "/admin/django_togo_scheduler"

@@ -1,6 +1,6 @@
 """The schedules' admin: changelist columns, filters, search, the form and its live preview.
 
-Helpers and fixtures here are shared by the other ``test_admin_*`` modules.
+Helpers and fixtures here are shared by the other modules of ``tests/admin/``.
 """
 
 from __future__ import annotations

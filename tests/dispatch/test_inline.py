@@ -11,9 +11,8 @@ from django_togo_scheduler.dispatch.base import Dispatcher
 from django_togo_scheduler.dispatch.inline import InlineDispatcher
 from django_togo_scheduler.engine.outbox import dispatch_pending
 from django_togo_scheduler.models import Run, ScheduledJob
+from tests.procs import wait_until
 from tests.ticks import tick
-
-from .procs import wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

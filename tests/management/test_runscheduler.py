@@ -317,7 +317,7 @@ def test_once__a_database_error_at_the_sync_exits_1(monkeypatch):
 def test_subprocess__invalid_declaration_and_check_errors_exit_2(
     tmp_path, setting, args, line
 ):
-    from .procs import ROOT, subprocess_env
+    from tests.procs import ROOT, subprocess_env
 
     (tmp_path / "bad_settings.py").write_text(
         f"from tests.settings import *\nTOGO_SCHEDULER = {setting}\n"

@@ -14,12 +14,12 @@ from django.utils.html import escape
 from django_togo_scheduler import clock
 from django_togo_scheduler.admin.health import configured_queues, queue_warning
 from django_togo_scheduler.models import Run, ScheduledJob, SchedulerProcess
-from tests import test_admin as shared
-from tests.test_admin import staff
+from tests.admin import test_jobs as shared
+from tests.admin.test_jobs import staff
 
 pytestmark = pytest.mark.django_db
 
-# The fixtures of test_admin, shared.
+# The fixtures of test_jobs, shared.
 fast_passwords = shared.fast_passwords
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)

@@ -18,7 +18,7 @@ from django_togo_scheduler.exceptions import TogoSchedulerError
 from django_togo_scheduler.models import Run, ScheduledJob
 from django_togo_scheduler.specs import get_timezone, parse_duration, validate_spec
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 TRACEBACK = 'Traceback (most recent call last):\n  File "jobs.py", line 26, in fails\nRuntimeError: this job always fails\n'
 
 

@@ -9,12 +9,12 @@ from django.urls import reverse
 from django.utils import timezone
 
 from django_togo_scheduler.models import Run
-from tests import test_admin as shared
-from tests.test_admin import RUNS, make_job, run_url, staff
+from tests.admin import test_jobs as shared
+from tests.admin.test_jobs import RUNS, make_job, run_url, staff
 
 pytestmark = pytest.mark.django_db
 
-# The fixtures of test_admin, shared.
+# The fixtures of test_jobs, shared.
 fast_passwords = shared.fast_passwords
 staff_client = shared.staff_client
 

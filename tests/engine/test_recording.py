@@ -15,10 +15,9 @@ from django_togo_scheduler.engine.recording import SKIP_REASON
 from django_togo_scheduler.models import Run, ScheduledJob
 from django_togo_scheduler.signals import run_skipped
 from django_togo_scheduler.transitions import SUPERSEDED
+from tests.doubles import Recorder
+from tests.procs import wait_until
 from tests.ticks import tick
-
-from .doubles import Recorder
-from .procs import wait_until
 
 pytestmark = pytest.mark.django_db
 

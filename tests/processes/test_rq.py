@@ -19,9 +19,8 @@ from django_togo_scheduler.dispatch import get_dispatcher
 from django_togo_scheduler.dispatch.rq import MAX_DISPATCHES, RQDispatcher, job_id
 from django_togo_scheduler.models import Run, ScheduledJob
 from django_togo_scheduler.service import Service
+from tests.procs import django_command, running_redis, subprocess_env, wait_until
 from tests.ticks import tick
-
-from .procs import django_command, running_redis, subprocess_env, wait_until
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
