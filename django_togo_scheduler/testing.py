@@ -326,9 +326,7 @@ class SchedulerSimulation:
     @staticmethod
     def _outbox_holds_a_run() -> bool:
         # One cheap read, where a sweep would take the write lock to find nothing.
-        return Run.objects.filter(
-            status=Run.Status.QUEUED, dispatched_at__isnull=True
-        ).exists()
+        return Run.objects.in_outbox().exists()
 
     @staticmethod
     def _runs_after(pk: int, **filters: str | None) -> list[Run]:

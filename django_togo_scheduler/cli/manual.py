@@ -14,8 +14,9 @@ from django_togo_scheduler import manual
 from django_togo_scheduler.manual import HERE, RQ, SKIPPED, Handover
 from django_togo_scheduler.models import Run
 from django_togo_scheduler.service import get_scheduler
+from django_togo_scheduler.text import error_line
 
-from .base import Handler, Subparsers, last_line
+from .base import Handler, Subparsers
 
 EXECUTION_LOGGER = "django_togo_scheduler.execution"
 INTERRUPTED = 130  # exit status after Ctrl-C, as a shell reports SIGINT
@@ -150,7 +151,7 @@ def outcome_line(run: Run) -> str:
     seconds = (
         f" in {run.duration.total_seconds():.3f} s" if run.duration is not None else ""
     )
-    error = f": {last_line(run.error)}" if run.error else ""
+    error = f": {error_line(run.error, 80)}" if run.error else ""
     return f"Run #{run.pk} of {run.job} {run.status}{seconds}{error or '.'}"
 
 

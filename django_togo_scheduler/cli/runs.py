@@ -12,6 +12,7 @@ from django_togo_scheduler.declared import prune_orphans
 from django_togo_scheduler.models import Run
 from django_togo_scheduler.service import get_scheduler
 from django_togo_scheduler.specs import parse_duration
+from django_togo_scheduler.text import error_line
 
 from .base import (
     BadInput,
@@ -20,7 +21,6 @@ from .base import (
     add_json_option,
     format_table,
     iso,
-    last_line,
     text_or_none,
     when,
     write_json,
@@ -99,7 +99,7 @@ def do_runs(
             when(r.scheduled_for, tz),
             when(r.started_at, tz),
             f"{r.duration.total_seconds():.3f}" if r.duration is not None else None,
-            last_line(r.error),
+            error_line(r.error, 80),
         )
         for r in runs[:limit]
     ]

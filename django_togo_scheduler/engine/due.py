@@ -17,7 +17,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from django_togo_scheduler.locking import lock_rows
-from django_togo_scheduler.models import Run, ScheduledJob
+from django_togo_scheduler.models import IN_OUTBOX, Run, ScheduledJob
 
 from .state import DueJob
 
@@ -61,7 +61,7 @@ def _due_query(alias: str, now: datetime, exclude: set[str]) -> QuerySet[Schedul
     they keep their job busy as before.
     """
     undelivered = ExpressionWrapper(
-        Q(status=Run.Status.QUEUED, dispatched_at__isnull=True) & ~Q(queue=""),
+        IN_OUTBOX & ~Q(queue=""),
         output_field=models.BooleanField(),
     )
     first_in_flight = (

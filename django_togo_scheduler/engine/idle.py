@@ -41,7 +41,7 @@ def _compile_probe(alias: str, exclude: set[str]) -> tuple[str, tuple[Any, ...]]
     if exclude:
         jobs = jobs.exclude(name__in=sorted(exclude))
     first = jobs.order_by("next_run_at").values("next_run_at")[:1]
-    pending = Run.objects.filter(status=Run.Status.QUEUED, dispatched_at__isnull=True)
+    pending = Run.objects.in_outbox()
     first_sql, first_params = first.query.get_compiler(using=alias).as_sql()
     pending_sql, pending_params = (
         pending.order_by().values("pk")[:1].query.get_compiler(using=alias).as_sql()

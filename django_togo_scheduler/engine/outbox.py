@@ -34,9 +34,7 @@ def dispatch_pending(now: datetime, dispatcher: Dispatcher) -> list[Run]:
     after = 0  # the outbox is walked once per sweep, by id: nothing is looked at twice
     while True:
         with write_transaction(Run) as alias:
-            pending = Run.objects.using(alias).filter(
-                status=Run.Status.QUEUED, dispatched_at__isnull=True, pk__gt=after
-            )
+            pending = Run.objects.using(alias).in_outbox().filter(pk__gt=after)
             batch = list(lock_rows(pending.order_by("id")[:DISPATCH_BATCH], alias))
             if not batch:
                 break

@@ -14,6 +14,7 @@ from django_togo_scheduler.exceptions import InvalidSpec, InvalidTimezone
 from django_togo_scheduler.models import ScheduledJob
 from django_togo_scheduler.schedules import zone_name
 from django_togo_scheduler.specs import Spec, get_timezone, parse_duration, parse_spec
+from django_togo_scheduler.text import iso_in
 
 NEXT_COUNT = 3  # upcoming fire times shown
 POLICY = {
@@ -65,7 +66,7 @@ class ScheduleView:
 
     def iso(self, value: datetime) -> str:
         """``value`` in the schedule's zone, ISO 8601 to the second."""
-        return value.astimezone(self.tz).isoformat(timespec="seconds")
+        return iso_in(value, self.tz)
 
     def policy(self) -> str:
         """The catch-up policy in words."""

@@ -106,11 +106,7 @@ def supersede(
     """
     alias = using or router.db_for_write(Run)
     with transaction.atomic(using=alias, savepoint=False):
-        undelivered = Run.objects.using(alias).filter(
-            job__in=sorted(jobs),
-            status=Run.Status.QUEUED,
-            dispatched_at__isnull=True,
-        )
+        undelivered = Run.objects.using(alias).in_outbox().filter(job__in=sorted(jobs))
         runs = list(undelivered.select_for_update().order_by("id"))
         runs = [
             run
@@ -153,11 +149,7 @@ def fail(run: Run, error: str, now: datetime) -> bool:
 
 def mark_dispatched(runs: Sequence[Run], now: datetime, *, using: str) -> None:
     """Record ``runs``, read from the outbox and held locked, as handed out at ``now``."""
-    Run.objects.using(using).filter(
-        pk__in=[run.pk for run in runs],
-        status=Run.Status.QUEUED,
-        dispatched_at__isnull=True,
-    ).update(
+    Run.objects.using(using).in_outbox().filter(pk__in=[run.pk for run in runs]).update(
         dispatched_at=now, heartbeat_at=now, dispatch_count=F("dispatch_count") + 1
     )
     for run in runs:
@@ -166,10 +158,12 @@ def mark_dispatched(runs: Sequence[Run], now: datetime, *, using: str) -> None:
 
 def dispatch_one(run: Run, now: datetime) -> bool:
     """Record one run as handed out at ``now`` if it is still in the outbox."""
-    applied = Run.objects.filter(
-        pk=run.pk, status=Run.Status.QUEUED, dispatched_at__isnull=True
-    ).update(
-        dispatched_at=now, heartbeat_at=now, dispatch_count=F("dispatch_count") + 1
+    applied = (
+        Run.objects.in_outbox()
+        .filter(pk=run.pk)
+        .update(
+            dispatched_at=now, heartbeat_at=now, dispatch_count=F("dispatch_count") + 1
+        )
     )
     if applied:
         _stamp_dispatched(run, now)

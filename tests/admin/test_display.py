@@ -10,7 +10,6 @@ from django.core.paginator import EmptyPage, PageNotAnInteger
 
 from django_togo_scheduler.admin.display import (
     breakable,
-    first_line,
     format_clock,
     format_seconds,
     format_time,
@@ -74,22 +73,6 @@ def test_relative(delta, words):
 def test_format_seconds(seconds, words):
     span = None if seconds is None else timedelta(seconds=seconds)
     assert format_seconds(span) == words
-
-
-@pytest.mark.parametrize(
-    ("text", "line"),
-    [
-        ("", ""),
-        ("  \n\n", ""),
-        ("boom\nmore", "boom"),
-        (
-            "Traceback (most recent call last):\n  File x\nKeyError: 'a'\n",
-            "KeyError: 'a'",
-        ),
-    ],
-)
-def test_first_line(text, line):
-    assert first_line(text) == line
 
 
 @pytest.mark.parametrize(
