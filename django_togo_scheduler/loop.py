@@ -30,19 +30,12 @@ MAX_BACKOFF = 30.0  # seconds between attempts while the database is unreachable
 CLAIM_AHEAD = timedelta(milliseconds=50)
 
 
-def seconds_until_next(
-    now: datetime, cap: float, exclude: Collection[str] = ()
-) -> float:
-    """How long to sleep: until the earliest ``next_run_at``, at most ``cap`` seconds.
+def next_slot(exclude: Collection[str] = ()) -> datetime | None:
+    """The earliest ``next_run_at`` of the active schedules not in ``exclude``.
 
     Schedules in ``exclude`` (no handler in this process) do not count: their
     rows stay due for another process, and must not make this one spin.
     """
-    return _until(next_slot(exclude), now, cap)
-
-
-def next_slot(exclude: Collection[str] = ()) -> datetime | None:
-    """The earliest ``next_run_at`` of the active schedules not in ``exclude``."""
     return (
         ScheduledJob.objects.enabled()
         .filter(next_run_at__isnull=False)
@@ -53,7 +46,8 @@ def next_slot(exclude: Collection[str] = ()) -> datetime | None:
     )
 
 
-def _until(upcoming: datetime | None, now: datetime, cap: float) -> float:
+def sleep_until(upcoming: datetime | None, now: datetime, cap: float) -> float:
+    """Seconds from ``now`` to ``upcoming``, from 0 to ``cap`` (``cap`` for None)."""
     if upcoming is None:
         return cap
     return max(0.0, min(cap, (upcoming - now).total_seconds()))
@@ -117,7 +111,7 @@ class SchedulerLoop:
         if state.next_due is None:  # the tick claimed, or read nothing: ask
             state.next_due = next_slot(state.unknown_logged)
         wake = state.next_due - CLAIM_AHEAD if state.next_due is not None else None
-        sleep = _until(wake, clock.now(), app_settings.MAX_SLEEP)
+        sleep = sleep_until(wake, clock.now(), app_settings.MAX_SLEEP)
         wake_at = clock.now() + timedelta(seconds=sleep)
         engine.reconcile_ahead(clock.now(), self.dispatcher, state, wake_at)
         self.heartbeat.beat(now, self.dispatcher.abandoned_threads())

@@ -91,12 +91,10 @@ class Service:
 
         return get_dispatcher()
 
-    @functools.cached_property
+    @property
     def rq_dispatcher(self) -> Dispatcher:
-        """The dispatcher manual triggers through RQ use."""
-        from .dispatch.rq import RQDispatcher
-
-        return RQDispatcher()
+        """The dispatcher manual triggers through RQ use: the ticks' own."""
+        return self.dispatcher.rq
 
     def jobs(self) -> list[ScheduledJob]:
         """The configured schedules, by name."""

@@ -16,7 +16,6 @@ from typing import Any
 
 from django.db import connections, models
 from django.db.backends.base.base import BaseDatabaseWrapper
-from django.utils import timezone
 
 from django_togo_scheduler.models import Run
 
@@ -49,12 +48,16 @@ def insert_runs(alias: str, runs: list[Run]) -> list[Run]:
 
 
 def _stamp(runs: list[Run], fields: list[models.Field[Any, Any]]) -> None:
-    """Set the ``auto_now``/``auto_now_add`` fields, as ``bulk_create``'s ``pre_save`` does."""
-    now = timezone.now()
-    for field in fields:
-        if getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False):
-            for run in runs:
-                setattr(run, field.attname, now)
+    """Set the ``auto_now``/``auto_now_add`` fields through their ``pre_save``, as
+    ``bulk_create`` does: Django stamps them, this module reads no clock."""
+    stamped = [
+        field
+        for field in fields
+        if getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False)
+    ]
+    for run in runs:
+        for field in stamped:
+            field.pre_save(run, True)
 
 
 def _unnest_insert(
