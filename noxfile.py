@@ -93,10 +93,12 @@ def run_tests(
 
 @nox.session(python="3.12")
 def lint(session: nox.Session) -> None:
-    """ruff check and ruff format --check."""
-    session.install("ruff")
+    """ruff check, ruff format --check, and the import layers (import-linter's
+    contracts in pyproject.toml: docs/architecture.md draws them)."""
+    session.install("ruff", "import-linter")
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
+    session.run("lint-imports")
 
 
 @nox.session(python="3.12")

@@ -43,9 +43,9 @@ from .registry import registry
 from .signals import run_skipped
 
 if TYPE_CHECKING:
+    from .dispatch import RoutingDispatcher
     from .dispatch.base import Dispatcher
     from .dispatch.inline import InlineDispatcher
-    from .service import Service
 
 logger = logging.getLogger(__name__)
 
@@ -69,7 +69,7 @@ class Handover:
 
     run: Run
     where: str  # SKIPPED, RQ, SCHEDULER (left for a live one) or HERE (this process)
-    service: Service | None = None
+    dispatcher: RoutingDispatcher | None = None  # the process's (the service's)
     schedulers: list[str] = field(
         default_factory=list
     )  # host:pid of the live ones seen
@@ -90,14 +90,14 @@ class Handover:
             # callbacks. Nobody else can see the run; execute it here.
             self._execute_here()
             return
-        assert self.service is not None
+        assert self.dispatcher is not None
         now = clock.now()
         if self.where == RQ:
-            _dispatch_now(self.run, now, self.service.rq_dispatcher)
+            _dispatch_now(self.run, now, self.dispatcher.rq)
         elif self.where == HERE and self.run.dispatched_at is not None:
-            self.service.dispatcher.inline.dispatch([self.run])  # recorded as ours
+            self.dispatcher.inline.dispatch([self.run])  # recorded as ours
         elif self.where == HERE:
-            if not _dispatch_now(self.run, now, self.service.dispatcher.inline):
+            if not _dispatch_now(self.run, now, self.dispatcher.inline):
                 self.where = SCHEDULER  # a scheduler starting meanwhile swept it
         else:
             self._arm_fallback()
@@ -105,9 +105,9 @@ class Handover:
             self._settled.set()
 
     def _arm_fallback(self) -> None:
-        assert self.service is not None
+        assert self.dispatcher is not None
         # The pool is made here: the timer's thread must not race to make one.
-        self._pool = self.service.dispatcher.inline
+        self._pool = self.dispatcher.inline
         timer = threading.Timer(FALLBACK_AFTER, self._fall_back)
         timer.daemon = True
         self._timer = timer
@@ -195,12 +195,10 @@ class Handover:
 
     def abandon(self, why: str) -> None:
         """This process is about to end: fail the run held here, or put it back."""
-        from .dispatch.inline import PROCESS_EXITED
-
-        if self.where == HERE and self.service is not None:
+        if self.where == HERE and self.dispatcher is not None:
             fresh_connection(self.alias)
-            error = PROCESS_EXITED.format(worker=clock.worker_name(), why=why)
-            self.service.dispatcher.inline.fail_held(error, pks=[self.run.pk])
+            error = exits.PROCESS_EXITED.format(worker=clock.worker_name(), why=why)
+            self.dispatcher.inline.fail_held(error, pks=[self.run.pk])
 
     def _execute_here(self) -> None:
         self._ran_here = True
@@ -227,11 +225,13 @@ def fresh_connection(alias: str) -> None:
     gc.collect()  # a cursor caught in a reference cycle of the traceback's frames
 
 
-def trigger(service: Service, name: str, *, here: bool = False) -> Handover:
+def trigger(
+    dispatcher: RoutingDispatcher, name: str, *, here: bool = False
+) -> Handover:
     """Record a manual run of ``name`` and hand it over; see the module docstring.
 
-    ``here``: run it in this process's inline pool whatever its queue
-    (``scheduler run``).
+    ``dispatcher``: the process's (``get_scheduler().dispatcher``). ``here``:
+    run it in this process's inline pool whatever its queue (``scheduler run``).
     """
     spec = registry.get(name)  # UnknownJob
     job = ScheduledJob.objects.filter(name=spec.name).first()
@@ -249,7 +249,7 @@ def trigger(service: Service, name: str, *, here: bool = False) -> Handover:
         return Handover(run, SKIPPED, alias=alias)
     where = RQ if queue else SCHEDULER if live else HERE
     handover = Handover(
-        run, where, service, schedulers=[str(p) for p in live], alias=alias
+        run, where, dispatcher, schedulers=[str(p) for p in live], alias=alias
     )
     transaction.on_commit(handover.hand_over, using=alias)
     return handover

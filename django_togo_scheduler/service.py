@@ -81,7 +81,7 @@ class Service:
         """
         from .manual import trigger
 
-        handover = trigger(self, name)
+        handover = trigger(self.dispatcher, name)
         return handover.wait() if wait else handover.run
 
     @functools.cached_property
@@ -90,11 +90,6 @@ class Service:
         from .dispatch import get_dispatcher
 
         return get_dispatcher()
-
-    @property
-    def rq_dispatcher(self) -> Dispatcher:
-        """The dispatcher manual triggers through RQ use: the ticks' own."""
-        return self.dispatcher.rq
 
     def jobs(self) -> list[ScheduledJob]:
         """The configured schedules, by name."""

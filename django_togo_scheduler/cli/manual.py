@@ -50,7 +50,7 @@ def add_parsers(sub: Subparsers, parents: list[Any]) -> dict[str, Handler]:
 
 def do_trigger(out: OutputWrapper, *, name: str, wait: bool, **options: Any) -> None:
     """Record a manual run of ``name``, say where it went; with ``wait``, its outcome."""
-    handover = manual.trigger(get_scheduler(), name)
+    handover = manual.trigger(get_scheduler().dispatcher, name)
     run = handover.run
     if handover.where == SKIPPED:
         out.write(skipped_line(run))
@@ -75,7 +75,7 @@ def do_run(
     with streaming(
         out, name, logging.DEBUG if verbosity > 1 else logging.INFO
     ) as lines:
-        handover = manual.trigger(get_scheduler(), name, here=True)
+        handover = manual.trigger(get_scheduler().dispatcher, name, here=True)
         run = handover.run
         if handover.where == SKIPPED:
             out.write(skipped_line(run))

@@ -37,7 +37,6 @@ TIMEOUT_ERROR = (
     "timeout: the run exceeded its timeout of {0} s; its result will be discarded"
 )
 SCHEDULER_EXITED = "scheduler exited: {worker} stopped before the run ended ({why})"
-PROCESS_EXITED = "process exited: {worker} exited before the run ended ({why})"
 
 
 @dataclass
