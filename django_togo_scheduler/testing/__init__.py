@@ -16,95 +16,22 @@ meanwhile it is in flight, so its slots that come are skipped, as in production.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta, tzinfo
 
 from django.db.models import Max
 
-from . import clock, engine, schedules, transitions
-from .dispatch.inline import TIMEOUT_ERROR, SyncDispatcher
-from .engine import outbox
-from .exceptions import TogoSchedulerError
-from .execution import _call_handler, finish_run, start_run
-from .models import Run, ScheduledJob
-from .specs import get_timezone
+from django_togo_scheduler import engine, schedules
+from django_togo_scheduler.engine import outbox
+from django_togo_scheduler.exceptions import TogoSchedulerError
+from django_togo_scheduler.models import Run, ScheduledJob
+from django_togo_scheduler.specs import get_timezone
+
+from .dispatcher import SimulatedDispatcher, frozen_clock
 
 _UNKNOWN = object()
 PAUSED_BY = "simulation"  # paused_by of the schedules a simulation leaves out
 MAX_TICKS_AT_ONE_INSTANT = 1000  # more means a schedule never stops being due
-
-
-@dataclass
-class _Held:
-    run: Run
-    error: str  # the handler's result: "" (done) or a traceback
-    end: datetime
-    timed_out: bool  # the run's timeout comes before its end
-
-
-class SimulatedDispatcher(SyncDispatcher):
-    """Executes runs at once, or holds those of jobs with a simulated duration."""
-
-    def __init__(self, durations: Mapping[str, timedelta] | None = None) -> None:
-        self.durations = dict(durations or {})
-        self.held: dict[int, _Held] = {}
-
-    def dispatch(self, runs: Sequence[Run]) -> None:
-        for run in runs:
-            duration = self.durations.get(run.job)
-            if not duration:
-                super().dispatch([run])
-                continue
-            started = start_run(run.pk)
-            if started is None or started.started_at is None:
-                continue
-            limit = timedelta(seconds=started.timeout or 0)
-            timed_out = timedelta(0) < limit < duration
-            end = started.started_at + (limit if timed_out else duration)
-            error = _call_handler(started)
-            self.held[started.pk] = _Held(started, error, end, timed_out)
-
-    def next_end(self) -> datetime | None:
-        """When the earliest held run ends (or times out)."""
-        return min((held.end for held in self.held.values()), default=None)
-
-    def finish_until(self, moment: datetime) -> bool:
-        """End, in order, every held run whose end is at or before ``moment``.
-
-        Returns whether any ended (its signals ran: schedules may have changed).
-        """
-        ended = False
-        for pk, held in sorted(self.held.items(), key=lambda item: item[1].end):
-            if held.end > moment:
-                break
-            ended = True
-            del self.held[pk]
-            with _frozen_clock(lambda end=held.end: end):
-                if held.timed_out:
-                    transitions.fail(
-                        held.run, TIMEOUT_ERROR.format(held.run.timeout), held.end
-                    )
-                else:
-                    finish_run(held.run, error=held.error, now=held.end)
-        return ended
-
-    def check(self, now: datetime) -> None:
-        # Held runs are alive: keep the reconciler from failing them as dead.
-        if self.held:
-            Run.objects.filter(pk__in=list(self.held)).in_flight().update(
-                heartbeat_at=now
-            )
-
-
-@contextlib.contextmanager
-def _frozen_clock(now: object) -> Iterator[None]:
-    previous = clock.now
-    setattr(clock, "now", now)  # noqa: B010 (mypy forbids assigning to a function)
-    try:
-        yield
-    finally:
-        setattr(clock, "now", previous)  # noqa: B010
 
 
 class SchedulerSimulation:
@@ -144,7 +71,7 @@ class SchedulerSimulation:
         self._slot_at: datetime | None = None
 
     def __enter__(self) -> SchedulerSimulation:
-        self._stack.enter_context(_frozen_clock(lambda: self.now))
+        self._stack.enter_context(frozen_clock(lambda: self.now))
         try:
             self._begin()
         except BaseException:
@@ -168,7 +95,7 @@ class SchedulerSimulation:
         _check_aware(end, "end")
         before = self._last_pk()
         self._known_next = _UNKNOWN  # the test's own code may have run since
-        with _frozen_clock(lambda: self.now):
+        with frozen_clock(lambda: self.now):
             self._begin()
             ticks_here = 0
             while (at := self._next_event()) is not None and at <= end:
@@ -207,7 +134,7 @@ class SchedulerSimulation:
     def _no_tick_until(self, moment: datetime, *, new_process: bool) -> list[Run]:
         _check_aware(moment, "moment")
         before = self._last_pk()
-        with _frozen_clock(lambda: self.now):
+        with frozen_clock(lambda: self.now):
             self._begin()
             self.now = max(self.now, moment)
             self.dispatcher.finish_until(self.now)
@@ -218,7 +145,7 @@ class SchedulerSimulation:
 
     def tick(self) -> list[Run]:
         """One tick at the current simulated time (e.g. after a manual trigger)."""
-        with _frozen_clock(lambda: self.now):
+        with frozen_clock(lambda: self.now):
             self._begin()
             return self._tick()
 
@@ -250,7 +177,7 @@ class SchedulerSimulation:
         if self._first_pk is not None:
             return
         if self._sync_declared:
-            from .declared import sync_declared
+            from django_togo_scheduler.declared import sync_declared
 
             sync_declared(self.start)
         self._first_pk = self._last_pk()
