@@ -42,11 +42,11 @@ def tests_django6(session: nox.Session) -> None:
     run_tests(session, "django~=6.1.0")
 
 
-# The chaos harness (tests/test_chaos.py, about 2 of the 12 minutes of a cell)
+# The chaos harness (tests/processes/test_chaos.py, about 2 of the 12 minutes of a cell)
 # tries the scheduler's processes, Redis and PostgreSQL under crashes, not
 # Django, and is not measured by coverage: the Django 6.0 cell leaves it to
 # the other three, to keep the whole run well under an hour on two cores.
-DJANGO_INDEPENDENT_SLOW_TESTS = ("tests/test_chaos.py",)
+DJANGO_INDEPENDENT_SLOW_TESTS = ("tests/processes/test_chaos.py",)
 
 
 @nox.session(name="tests-django6.0", python=["3.13"])
@@ -93,10 +93,12 @@ def run_tests(
 
 @nox.session(python="3.12")
 def lint(session: nox.Session) -> None:
-    """ruff check and ruff format --check."""
-    session.install("ruff")
+    """ruff check, ruff format --check, and the import layers (import-linter's
+    contracts in pyproject.toml: docs/architecture.md draws them)."""
+    session.install("ruff", "import-linter")
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
+    session.run("lint-imports")
 
 
 @nox.session(python="3.12")

@@ -116,7 +116,7 @@ def check_schedule(
     or with an invalid spec or option; E003: a ``SCHEDULE`` entry naming no registered job."""
     from .declared import describe_error, setting_entries
     from .registry import registry
-    from .service import normalise_options
+    from .schedules import normalise_options
     from .specs import validate_spec
 
     if not _is_dict():

@@ -34,7 +34,7 @@ DEFAULTS: dict[str, Any] = {
     "MAX_SLEEP": 1.0,
     # a run whose executing process stopped heartbeating this long ago is failed
     # (seconds); heartbeats come every STALE_AFTER / 3, so a dead worker's run is
-    # failed 17-28 s after the worker died while a scheduler runs.
+    # failed 16-27 s after the worker died while a scheduler runs.
     "STALE_AFTER": 25,
 }
 

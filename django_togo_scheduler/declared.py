@@ -18,6 +18,7 @@ from typing import Any
 from django.db import IntegrityError
 from django.db.models import QuerySet
 
+from . import schedules
 from .conf import app_settings
 from .exceptions import ImproperlyConfiguredSchedule, TogoSchedulerError
 from .locking import write_transaction
@@ -108,11 +109,9 @@ def sync_declared(now: datetime) -> list[ScheduledJob]:
 def _write(
     declared: dict[str, tuple[str, dict[str, Any]]], now: datetime
 ) -> list[ScheduledJob]:
-    from .service import upsert_schedule
-
     with write_transaction(ScheduledJob):
         synced = [
-            upsert_schedule(
+            schedules.upsert_schedule(
                 name, spec, options, now, declared=True, source=declared_source(name)
             )
             for name, (spec, options) in sorted(declared.items())
@@ -203,13 +202,12 @@ def _days(delta: timedelta) -> str:
 
 
 def _validate(name: str, spec: str, options: dict[str, Any], where: str) -> None:
-    from .service import normalise_options
     from .specs import validate_spec
 
     try:
         registry.get(name)
         validate_spec(spec)
-        normalise_options(name, options)
+        schedules.normalise_options(name, options)
     except (TogoSchedulerError, ValueError) as exc:
         raise type(exc)(describe_error(where, name, exc)) from exc
 

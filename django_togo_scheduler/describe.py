@@ -16,7 +16,8 @@ from cron_descriptor import (  # type: ignore[import-untyped]
     Options,
 )
 
-from .specs import _MACROS, parse_duration, parse_spec
+from .specs import parse_duration, parse_spec
+from .specs.parse import _MACROS
 
 DESCRIBE_CACHE_SIZE = 1024  # descriptions kept; a changelist page repeats specs
 

@@ -258,27 +258,3 @@ def _call_handler(run: Run) -> str:
         )
         return traceback.format_exc()
     return ""
-
-
-def fail_run(run: Run, error: str, *, now: datetime | None = None) -> bool:
-    """Mark an unfinished run failed with ``error`` (a timeout, a dead worker).
-
-    Guarded on the status the run had when read: if it ended meanwhile, nothing
-    changes and False is returned.
-    """
-    now = now or clock.now()
-    applied = Run.objects.filter(pk=run.pk, status=run.status).update(
-        status=Run.Status.FAILED, finished_at=now, error=error
-    )
-    if not applied:
-        return False
-    logger.warning(
-        "Run %s of %r failed: %s",
-        run.pk,
-        run.job,
-        error,
-        extra={"job": run.job, "run_id": run.pk},
-    )
-    run.status, run.finished_at, run.error = Run.Status.FAILED, now, error
-    run_finished.send(sender=Run, run=run)
-    return True

@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from django.db import DatabaseError, InterfaceError, connection
 
 from . import clock, engine
+from . import service as service_api
 from .conf import app_settings
 from .declared import ORPHAN_GRACE, prune_orphans, sync_declared
 from .dispatch.base import Dispatcher
@@ -29,19 +30,12 @@ MAX_BACKOFF = 30.0  # seconds between attempts while the database is unreachable
 CLAIM_AHEAD = timedelta(milliseconds=50)
 
 
-def seconds_until_next(
-    now: datetime, cap: float, exclude: Collection[str] = ()
-) -> float:
-    """How long to sleep: until the earliest ``next_run_at``, at most ``cap`` seconds.
+def next_slot(exclude: Collection[str] = ()) -> datetime | None:
+    """The earliest ``next_run_at`` of the active schedules not in ``exclude``.
 
     Schedules in ``exclude`` (no handler in this process) do not count: their
     rows stay due for another process, and must not make this one spin.
     """
-    return _until(next_slot(exclude), now, cap)
-
-
-def next_slot(exclude: Collection[str] = ()) -> datetime | None:
-    """The earliest ``next_run_at`` of the active schedules not in ``exclude``."""
     return (
         ScheduledJob.objects.enabled()
         .filter(next_run_at__isnull=False)
@@ -52,7 +46,8 @@ def next_slot(exclude: Collection[str] = ()) -> datetime | None:
     )
 
 
-def _until(upcoming: datetime | None, now: datetime, cap: float) -> float:
+def sleep_until(upcoming: datetime | None, now: datetime, cap: float) -> float:
+    """Seconds from ``now`` to ``upcoming``, from 0 to ``cap`` (``cap`` for None)."""
     if upcoming is None:
         return cap
     return max(0.0, min(cap, (upcoming - now).total_seconds()))
@@ -110,13 +105,13 @@ class SchedulerLoop:
             # Woken ahead of the slot (CLAIM_AHEAD): claim it as of its instant
             # and hand its runs over when the clock gets there.
             now = slot
-            engine.tick(now, dispatcher=self.dispatcher, state=state, hand_over_at=slot)
+            engine.tick(now, state=state, dispatcher=self.dispatcher, hand_over_at=slot)
         else:
-            engine.tick(now, dispatcher=self.dispatcher, state=state)
+            engine.tick(now, state=state, dispatcher=self.dispatcher)
         if state.next_due is None:  # the tick claimed, or read nothing: ask
             state.next_due = next_slot(state.unknown_logged)
         wake = state.next_due - CLAIM_AHEAD if state.next_due is not None else None
-        sleep = _until(wake, clock.now(), app_settings.MAX_SLEEP)
+        sleep = sleep_until(wake, clock.now(), app_settings.MAX_SLEEP)
         wake_at = clock.now() + timedelta(seconds=sleep)
         engine.reconcile_ahead(clock.now(), self.dispatcher, state, wake_at)
         self.heartbeat.beat(now, self.dispatcher.abandoned_threads())
@@ -153,7 +148,7 @@ class SchedulerLoop:
         self._last_prune = now
         retention = app_settings.RUN_RETENTION
         if retention:
-            deleted = engine.prune(now, parse_duration(retention))
+            deleted = service_api.prune(now, parse_duration(retention))
             if deleted:
                 logger.info("Pruned %d run(s) older than %s.", deleted, retention)
         prune_orphans(now, ORPHAN_GRACE)

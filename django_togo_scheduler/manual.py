@@ -12,8 +12,8 @@ while a run of the job is in flight) and decides where it goes:
 - inline with no live scheduler, or ``here=True``: to the calling process's own
   inline pool, at once.
 
-Hand-overs are guarded (``outbox.dispatch_now`` applies to a run still queued
-and not handed out), so a run is never handed out twice. Inside an atomic block
+Hand-overs are guarded (``transitions.dispatch_one`` applies to a run still
+queued and not handed out), so a run is never handed out twice. Inside an atomic block
 no other connection sees the run until the commit: it is handed over in
 ``transaction.on_commit``, and :meth:`Handover.wait` executes it in the calling
 thread.
@@ -32,19 +32,20 @@ from typing import TYPE_CHECKING
 
 from django.db import DatabaseError, connection, connections, router, transaction
 
-from . import clock, outbox, transitions
+from . import clock, transitions
 from .dispatch import exits, resolve_queue
+from .engine.recording import SKIP_REASON
 from .execution import execute_run
 from .locking import write_transaction
 from .models import Catchup, Run, ScheduledJob
 from .processes import TAKES_TRIGGERS_WITHIN, live_processes
-from .recording import SKIP_REASON
 from .registry import registry
 from .signals import run_skipped
 
 if TYPE_CHECKING:
+    from .dispatch import RoutingDispatcher
+    from .dispatch.base import Dispatcher
     from .dispatch.inline import InlineDispatcher
-    from .service import Service
 
 logger = logging.getLogger(__name__)
 
@@ -54,13 +55,21 @@ POLL_FIRST, POLL_MAX = 0.05, 0.5  # seconds between two reads of a run waited fo
 SKIPPED, RQ, SCHEDULER, HERE = "skipped", "rq", "scheduler", "here"
 
 
+def _dispatch_now(run: Run, now: datetime, dispatcher: Dispatcher) -> bool:
+    """Hand ``run`` to ``dispatcher`` at once if it is still in the outbox."""
+    if not transitions.dispatch_one(run, now):
+        return False
+    dispatcher.dispatch([run])
+    return True
+
+
 @dataclass
 class Handover:
     """Where a manual run went, and the means to wait for it."""
 
     run: Run
     where: str  # SKIPPED, RQ, SCHEDULER (left for a live one) or HERE (this process)
-    service: Service | None = None
+    dispatcher: RoutingDispatcher | None = None  # the process's (the service's)
     schedulers: list[str] = field(
         default_factory=list
     )  # host:pid of the live ones seen
@@ -81,14 +90,14 @@ class Handover:
             # callbacks. Nobody else can see the run; execute it here.
             self._execute_here()
             return
-        assert self.service is not None
+        assert self.dispatcher is not None
         now = clock.now()
         if self.where == RQ:
-            outbox.dispatch_now(self.run, now, self.service.rq_dispatcher)
+            _dispatch_now(self.run, now, self.dispatcher.rq)
         elif self.where == HERE and self.run.dispatched_at is not None:
-            self.service.dispatcher.inline.dispatch([self.run])  # recorded as ours
+            self.dispatcher.inline.dispatch([self.run])  # recorded as ours
         elif self.where == HERE:
-            if not outbox.dispatch_now(self.run, now, self.service.dispatcher.inline):
+            if not _dispatch_now(self.run, now, self.dispatcher.inline):
                 self.where = SCHEDULER  # a scheduler starting meanwhile swept it
         else:
             self._arm_fallback()
@@ -96,9 +105,9 @@ class Handover:
             self._settled.set()
 
     def _arm_fallback(self) -> None:
-        assert self.service is not None
+        assert self.dispatcher is not None
         # The pool is made here: the timer's thread must not race to make one.
-        self._pool = self.service.dispatcher.inline
+        self._pool = self.dispatcher.inline
         timer = threading.Timer(FALLBACK_AFTER, self._fall_back)
         timer.daemon = True
         self._timer = timer
@@ -112,7 +121,7 @@ class Handover:
                     return
                 self._decided = True
             assert self._pool is not None
-            if outbox.dispatch_now(self.run, clock.now(), self._pool):
+            if _dispatch_now(self.run, clock.now(), self._pool):
                 self.where = HERE
                 logger.warning(
                     "No scheduler handed out manual run %s of %r within %s s; "
@@ -186,12 +195,10 @@ class Handover:
 
     def abandon(self, why: str) -> None:
         """This process is about to end: fail the run held here, or put it back."""
-        from .dispatch.inline import PROCESS_EXITED
-
-        if self.where == HERE and self.service is not None:
+        if self.where == HERE and self.dispatcher is not None:
             fresh_connection(self.alias)
-            error = PROCESS_EXITED.format(worker=clock.worker_name(), why=why)
-            self.service.dispatcher.inline.fail_held(error, pks=[self.run.pk])
+            error = exits.PROCESS_EXITED.format(worker=clock.worker_name(), why=why)
+            self.dispatcher.inline.fail_held(error, pks=[self.run.pk])
 
     def _execute_here(self) -> None:
         self._ran_here = True
@@ -218,11 +225,13 @@ def fresh_connection(alias: str) -> None:
     gc.collect()  # a cursor caught in a reference cycle of the traceback's frames
 
 
-def trigger(service: Service, name: str, *, here: bool = False) -> Handover:
+def trigger(
+    dispatcher: RoutingDispatcher, name: str, *, here: bool = False
+) -> Handover:
     """Record a manual run of ``name`` and hand it over; see the module docstring.
 
-    ``here``: run it in this process's inline pool whatever its queue
-    (``scheduler run``).
+    ``dispatcher``: the process's (``get_scheduler().dispatcher``). ``here``:
+    run it in this process's inline pool whatever its queue (``scheduler run``).
     """
     spec = registry.get(name)  # UnknownJob
     job = ScheduledJob.objects.filter(name=spec.name).first()
@@ -240,7 +249,7 @@ def trigger(service: Service, name: str, *, here: bool = False) -> Handover:
         return Handover(run, SKIPPED, alias=alias)
     where = RQ if queue else SCHEDULER if live else HERE
     handover = Handover(
-        run, where, service, schedulers=[str(p) for p in live], alias=alias
+        run, where, dispatcher, schedulers=[str(p) for p in live], alias=alias
     )
     transaction.on_commit(handover.hand_over, using=alias)
     return handover

@@ -132,8 +132,17 @@ class ScheduledJob(models.Model):
             raise ValidationError(errors)
 
 
+# A run in the outbox: recorded and queued, not handed to a dispatcher yet (the
+# partial index togo_run_outbox holds exactly these rows).
+IN_OUTBOX = Q(status="queued", dispatched_at__isnull=True)
+
+
 class RunQuerySet(models.QuerySet["Run"]):
     """Filters over run history."""
+
+    def in_outbox(self) -> RunQuerySet:
+        """Runs in the outbox: queued and not handed to a dispatcher yet."""
+        return self.filter(IN_OUTBOX)
 
     def in_flight(self) -> RunQuerySet:
         """Runs that are queued or running."""
@@ -202,7 +211,7 @@ class Run(models.Model):
             models.Index(
                 fields=["id"],
                 name="togo_run_outbox",
-                condition=Q(status="queued", dispatched_at__isnull=True),
+                condition=IN_OUTBOX,
             ),
         ]
 

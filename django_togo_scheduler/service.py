@@ -5,117 +5,22 @@ from __future__ import annotations
 import functools
 import logging
 import threading
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from django.db.models import QuerySet
 
-from . import clock, engine
-from .conf import app_settings
+from . import clock, engine, schedules
 from .dispatch.base import Dispatcher
-from .engine import EngineState
-from .exceptions import InvalidSpec, UnknownJob
-from .locking import write_transaction
-from .models import Catchup, Run, ScheduledJob
-from .registry import SCHEDULE_OPTIONS, registry
-from .specs import get_timezone, parse_duration, parse_spec, validate_spec
+from .engine.state import EngineState
+from .exceptions import InvalidSpec
+from .models import Run, ScheduledJob
+from .registry import registry
 
 if TYPE_CHECKING:
     from .dispatch import RoutingDispatcher
 
 logger = logging.getLogger(__name__)
-
-MAX_TIMEOUT = 365 * 24 * 3600  # seconds: a year, well inside the column's range
-
-
-def normalise_options(name: str, options: dict[str, Any]) -> dict[str, Any]:
-    """Validate schedule options; return them as ScheduledJob field values."""
-    unknown = set(options) - SCHEDULE_OPTIONS
-    if unknown:
-        raise ValueError(f"Schedule {name!r}: unknown options {sorted(unknown)}.")
-    fields: dict[str, Any] = {
-        "timezone": options.get("timezone") or "",
-        "queue": options.get("queue") or "",
-        "timeout": options.get("timeout"),
-        "catchup": options.get("catchup") or Catchup.LATEST,
-        "max_age": options.get("max_age") or "",
-    }
-    if fields["timezone"]:
-        get_timezone(fields["timezone"])
-    timeout = fields["timeout"]
-    if timeout is not None and (
-        isinstance(timeout, bool)
-        or not isinstance(timeout, int)
-        or not 1 <= timeout <= MAX_TIMEOUT
-    ):
-        raise ValueError(
-            f"Schedule {name!r}: timeout must be a number of seconds from 1 to "
-            f"{MAX_TIMEOUT}, not {timeout!r}."
-        )
-    if fields["catchup"] not in Catchup.values:
-        raise ValueError(
-            f"Schedule {name!r}: catchup must be one of {Catchup.values}, not {fields['catchup']!r}."
-        )
-    if fields["max_age"]:
-        parse_duration(fields["max_age"])
-    if not isinstance(fields["queue"], str) or len(fields["queue"]) > 100:
-        raise ValueError(
-            f"Schedule {name!r}: queue must be a queue name (a string of at most "
-            f"100 characters), not {str(fields['queue'])[:40]!r}."
-        )
-    return fields
-
-
-def first_slot(spec: str, timezone: str, now: datetime) -> datetime:
-    """The first fire time of a schedule created or changed at ``now``."""
-    tz = get_timezone(timezone or app_settings.TIMEZONE)
-    return parse_spec(spec).next_after(now, tz)
-
-
-def upsert_schedule(
-    name: str,
-    spec: str,
-    options: dict[str, Any],
-    now: datetime,
-    *,
-    declared: bool = False,
-    source: str = "",
-) -> ScheduledJob:
-    """Create or update the schedule ``name``, keeping ``paused`` as it is.
-
-    ``next_run_at`` is recomputed only when the spec or zone changed: a
-    re-declared, unchanged schedule keeps its pending slot. An orphaned
-    schedule (see :mod:`~django_togo_scheduler.declared`) is one no more.
-    """
-    spec = validate_spec(spec)
-    fields = normalise_options(name, options)
-    with write_transaction(ScheduledJob):
-        job = ScheduledJob.objects.select_for_update().filter(name=name).first()
-        if job is None:
-            job = ScheduledJob(name=name)
-        fields["declared"] = declared
-        fields["source"] = source
-        if job.orphaned_at is not None:
-            logger.info(
-                "Schedule %r is defined again; no longer orphaned.",
-                name,
-                extra={"job": name},
-            )
-        fields["orphaned_at"] = None
-        moved = (
-            job._state.adding or job.spec != spec or job.timezone != fields["timezone"]
-        )
-        changed = moved or any(
-            getattr(job, key) != value for key, value in fields.items()
-        )
-        job.spec = spec
-        for key, value in fields.items():
-            setattr(job, key, value)
-        if moved:
-            job.next_run_at = first_slot(spec, job.timezone, now)
-        if changed:
-            job.save()
-    return job
 
 
 class Service:
@@ -136,7 +41,7 @@ class Service:
         registry.get(name)  # UnknownJob
         if not isinstance(spec, str):
             raise InvalidSpec(f"{spec!r}: a spec must be a string.")
-        job = upsert_schedule(name, spec, options, clock.now())
+        job = schedules.upsert_schedule(name, spec, options, clock.now())
         if job.queue and not rq_queue_configured(job.queue):
             logger.warning(
                 "Schedule %r: queue %r is not a configured django-rq queue "
@@ -157,33 +62,14 @@ class Service:
 
         ``reason`` and ``by`` (who paused it) are kept with the time of the pause.
         """
-        now = clock.now()
-        updated = ScheduledJob.objects.filter(name=name).update(
-            paused=True,
-            paused_reason=reason or "",
-            paused_by=by,
-            paused_at=now,
-            updated_at=now,
-        )
-        if not updated:
-            raise UnknownJob(f"There is no schedule named {name!r}.")
+        schedules.pause_named(name, reason or "", by, clock.now())
 
     def resume(self, name: str) -> None:
         """Fire ``name`` again from its next slot; missed slots are not replayed.
 
         ``UnknownJob`` when there is no schedule named ``name``.
         """
-        now = clock.now()
-        with write_transaction(ScheduledJob):
-            job = ScheduledJob.objects.select_for_update().filter(name=name).first()
-            if job is None:
-                raise UnknownJob(f"There is no schedule named {name!r}.")
-            if job.paused:
-                job.paused = False
-                job.paused_reason = job.paused_by = ""
-                job.paused_at = None
-                job.next_run_at = first_slot(job.spec, job.timezone, now)
-                job.save()
+        schedules.resume(name, clock.now())
 
     def trigger(self, name: str, *, wait: bool = False) -> Run:
         """Run ``name`` now, outside its schedule (``trigger="manual"``).
@@ -195,7 +81,7 @@ class Service:
         """
         from .manual import trigger
 
-        handover = trigger(self, name)
+        handover = trigger(self.dispatcher, name)
         return handover.wait() if wait else handover.run
 
     @functools.cached_property
@@ -204,13 +90,6 @@ class Service:
         from .dispatch import get_dispatcher
 
         return get_dispatcher()
-
-    @functools.cached_property
-    def rq_dispatcher(self) -> Dispatcher:
-        """The dispatcher manual triggers through RQ use."""
-        from .dispatch.rq import RQDispatcher
-
-        return RQDispatcher()
 
     def jobs(self) -> list[ScheduledJob]:
         """The configured schedules, by name."""
@@ -230,11 +109,22 @@ class Service:
         return queryset
 
     def tick(
-        self, now: datetime | None = None, *, dispatcher: Dispatcher | None = None
+        self,
+        now: datetime | None = None,
+        *,
+        dispatcher: Dispatcher | None = None,
+        hand_over_at: datetime | None = None,
     ) -> list[Run]:
-        """One pass: fire every due slot up to ``now``; return the runs created."""
+        """One pass: fire every due slot up to ``now``; return the runs created.
+
+        The engine's tick with this process's state and dispatcher (see
+        :func:`django_togo_scheduler.engine.tick` for ``hand_over_at``).
+        """
         return engine.tick(
-            now, dispatcher=dispatcher or self.dispatcher, state=self.state
+            now or clock.now(),
+            state=self.state,
+            dispatcher=dispatcher or self.dispatcher,
+            hand_over_at=hand_over_at,
         )
 
     def stop(self) -> None:
@@ -249,6 +139,21 @@ class Service:
     def wait(self, seconds: float) -> bool:
         """Sleep up to ``seconds``, waking early on :meth:`stop`; True if stopping."""
         return self._stop.wait(seconds)
+
+
+def prune(now: datetime, older_than: timedelta) -> int:
+    """Delete finished runs that ended before ``now - older_than``; return how many."""
+    cutoff = now - older_than
+    total = 0
+    while True:
+        pks = list(
+            Run.objects.finished()
+            .filter(finished_at__lt=cutoff)
+            .values_list("pk", flat=True)[:5000]
+        )
+        if not pks:
+            return total
+        total += Run.objects.filter(pk__in=pks).delete()[0]
 
 
 @functools.cache

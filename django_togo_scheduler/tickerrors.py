@@ -16,6 +16,8 @@ from datetime import datetime, timedelta
 
 from django.db import DatabaseError, InterfaceError, OperationalError
 
+from .text import error_line
+
 TRACEBACK_EVERY = timedelta(minutes=5)  # an identical error's traceback, at most
 
 
@@ -26,13 +28,12 @@ def is_unreachable(exc: DatabaseError | InterfaceError) -> bool:
 
 def describe(exc: BaseException) -> str:
     """``DataError (smallint out of range)``: the type and the message's first line."""
-    lines = str(exc).strip().splitlines()
-    return f"{type(exc).__name__} ({lines[0]})" if lines else type(exc).__name__
+    line = error_line(str(exc))
+    return f"{type(exc).__name__} ({line})" if line else type(exc).__name__
 
 
 def _first_line(exc: BaseException) -> str:
-    lines = str(exc).strip().splitlines()
-    return lines[0] if lines else type(exc).__name__
+    return error_line(str(exc)) or type(exc).__name__
 
 
 class TickErrors:

@@ -50,7 +50,7 @@ ensure_redis() {
   return 1
 }
 
-# The browser tests (tests/test_browser.py) drive Debian's chromium through
+# The browser tests (tests/processes/test_browser.py) drive Debian's chromium through
 # Playwright, which must never download a browser of its own.
 ensure_chromium() {
   if [ -x /usr/bin/chromium ]; then echo "services: chromium is at /usr/bin/chromium"; return 0; fi

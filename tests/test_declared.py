@@ -409,17 +409,17 @@ def test_sync_declared__refuses_a_bad_decorator_with_the_checks_message(
 def test_sync_declared__a_failed_write_rolls_back_the_others(
     declared, settings, now, monkeypatch
 ):
-    from django_togo_scheduler import service
+    from django_togo_scheduler import schedules
 
     settings.TOGO_SCHEDULER = {"SCHEDULE": {"testapp.noop": "@hourly"}}
-    real = service.upsert_schedule
+    real = schedules.upsert_schedule
 
     def upsert(name, *args, **kwargs):
         if name == "togo.code":
             raise RuntimeError("database went away")
         return real(name, *args, **kwargs)
 
-    monkeypatch.setattr(service, "upsert_schedule", upsert)
+    monkeypatch.setattr(schedules, "upsert_schedule", upsert)
 
     with pytest.raises(RuntimeError):
         sync_declared(now)
@@ -672,12 +672,12 @@ def test_sync_declared__losing_a_creation_race_syncs_again(
 
     from django.db import IntegrityError
 
-    from django_togo_scheduler import service as service_module
+    from django_togo_scheduler import schedules as schedules_module
     from django_togo_scheduler.declared import sync_declared as sync
 
     registry.register("test.raced", lambda: None)
     settings.TOGO_SCHEDULER = {"QUEUE": None, "SCHEDULE": {"test.raced": "* * * * *"}}
-    real = service_module.upsert_schedule
+    real = schedules_module.upsert_schedule
     calls = []
 
     def racing(name, *args, **kwargs):
@@ -688,7 +688,7 @@ def test_sync_declared__losing_a_creation_race_syncs_again(
             raise IntegrityError("duplicate key value violates unique constraint")
         return real(name, *args, **kwargs)
 
-    monkeypatch.setattr(service_module, "upsert_schedule", racing)
+    monkeypatch.setattr(schedules_module, "upsert_schedule", racing)
     with caplog.at_level(logging.INFO, logger="django_togo_scheduler"):
         (job,) = sync(datetime.now(UTC))
 

@@ -2,7 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from django_togo_scheduler.execution import execute_run, fail_run, finish_run, start_run
+from django_togo_scheduler import clock, transitions
+from django_togo_scheduler.execution import execute_run, finish_run, start_run
 from django_togo_scheduler.models import Run
 from django_togo_scheduler.signals import run_finished, run_started
 
@@ -87,7 +88,7 @@ def test_start_run__only_one_of_two_deliveries_wins(calls):
 def test_finish_run__late_result_of_a_failed_run_is_discarded(calls, signals):
     run = Run.objects.create(job="test.record", trigger="manual")
     started = start_run(run.pk)
-    assert fail_run(started, "timeout: too slow")
+    assert transitions.fail(started, "timeout: too slow", clock.now())
 
     assert finish_run(started) is False
 
@@ -95,21 +96,11 @@ def test_finish_run__late_result_of_a_failed_run_is_discarded(calls, signals):
     assert (stored.status, stored.error) == ("failed", "timeout: too slow")
 
 
-def test_fail_run__noop_when_the_run_ended_meanwhile(calls):
-    run = Run.objects.create(job="test.record", trigger="manual")
-    stale_copy = Run.objects.get(pk=run.pk)
-    execute_run(run.pk)
-    assert fail_run(stale_copy, "worker died") is False
-    assert Run.objects.get(pk=run.pk).status == "done"
-
-
 @pytest.mark.parametrize("returning", [True, False])
 def test_start_run__returns_the_run_as_stored(monkeypatch, returning):
     from datetime import UTC, datetime
 
-    from django_togo_scheduler import transitions
-
-    monkeypatch.setattr(transitions, "returns_from_update", lambda _conn: returning)
+    monkeypatch.setattr(transitions.sql, "returns_from_update", lambda _conn: returning)
     slot = datetime(2026, 3, 29, 1, 30, tzinfo=UTC)
     run = Run.objects.create(
         job="test.record", scheduled_for=slot, timeout=30, queue="", trigger="schedule"
@@ -236,7 +227,7 @@ def test_execute_run__two_statements_per_run(calls):
     # run is a measurable regression of the worker benchmark on PostgreSQL.
     from django.db import connection
 
-    from django_togo_scheduler.transitions import returns_from_update
+    from django_togo_scheduler.transitions.sql import returns_from_update
 
     run = Run.objects.create(job="test.record", trigger="manual")
     statements = []

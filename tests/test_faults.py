@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from django_togo_scheduler import faults
-from django_togo_scheduler.engine import tick
 from django_togo_scheduler.models import Run, ScheduledJob
+from tests.ticks import tick
 
 pytestmark = pytest.mark.django_db
 

@@ -16,15 +16,15 @@ from django.db import (
 
 from django_togo_scheduler import loop as loop_module
 from django_togo_scheduler.dispatch.base import Dispatcher
-from django_togo_scheduler.loop import SchedulerLoop, seconds_until_next
+from django_togo_scheduler.loop import SchedulerLoop, next_slot, sleep_until
 from django_togo_scheduler.models import Run, ScheduledJob
 from django_togo_scheduler.service import Service
 
 pytestmark = pytest.mark.django_db
 
 
-def test_seconds_until_next__earliest_active_slot_capped(now):
-    assert seconds_until_next(now, 1.0) == 1.0
+def test_next_slot__the_earliest_active_slot_and_the_sleep_until_it_capped(now):
+    assert next_slot() is None and sleep_until(next_slot(), now, 1.0) == 1.0
     ScheduledJob.objects.create(
         name="a", spec="* * * * *", next_run_at=now + timedelta(seconds=0.25)
     )
@@ -34,9 +34,10 @@ def test_seconds_until_next__earliest_active_slot_capped(now):
         next_run_at=now + timedelta(seconds=0.1),
         paused=True,
     )
-    assert seconds_until_next(now, 1.0) == 0.25
-    assert seconds_until_next(now, 0.2) == 0.2
-    assert seconds_until_next(now + timedelta(seconds=5), 1.0) == 0.0
+    assert next_slot() == now + timedelta(seconds=0.25)
+    assert sleep_until(next_slot(), now, 1.0) == 0.25
+    assert sleep_until(next_slot(), now, 0.2) == 0.2
+    assert sleep_until(next_slot(), now + timedelta(seconds=5), 1.0) == 0.0
 
 
 def test_run_once__ticks_and_prunes_old_runs_hourly(
@@ -224,12 +225,12 @@ def test_start__retries_an_unreachable_database_until_stopped(
         loop.start()
 
 
-def test_seconds_until_next__ignores_schedules_without_a_handler_here(now):
+def test_next_slot__ignores_schedules_without_a_handler_here(now):
     ScheduledJob.objects.create(
         name="gone.job", spec="* * * * *", next_run_at=now - timedelta(minutes=5)
     )
-    assert seconds_until_next(now, 1.0) == 0.0
-    assert seconds_until_next(now, 1.0, exclude={"gone.job"}) == 1.0
+    assert next_slot() == now - timedelta(minutes=5)
+    assert next_slot(exclude={"gone.job"}) is None
 
 
 def test_run_once__a_schedule_without_handler_does_not_make_the_loop_spin(
@@ -247,7 +248,8 @@ def test_run_once__a_schedule_without_handler_does_not_make_the_loop_spin(
 def test_run_once__repairs_every_two_seconds_between_ticks_never_inside_one(
     calls, now, monkeypatch, sync_dispatcher
 ):
-    from django_togo_scheduler import engine, reconcile
+    from django_togo_scheduler import engine
+    from django_togo_scheduler.engine import reconcile
 
     ScheduledJob.objects.create(
         name="test.record", spec="@every 1s", next_run_at=now + timedelta(seconds=1)
@@ -298,7 +300,7 @@ def test_run_once__repairs_every_two_seconds_between_ticks_never_inside_one(
 def test_run_once__claims_a_slot_ahead_and_hands_its_runs_over_at_its_instant(
     calls, now, monkeypatch
 ):
-    from django_togo_scheduler import claim
+    from django_togo_scheduler.engine import claim
 
     slot = now + timedelta(seconds=1)
     ScheduledJob.objects.create(name="test.record", spec="@every 1s", next_run_at=slot)

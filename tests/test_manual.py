@@ -16,9 +16,9 @@ from django.db import connection, transaction
 from django_togo_scheduler import clock, get_scheduler
 from django_togo_scheduler import manual as manual_module
 from django_togo_scheduler.dispatch.inline import InlineDispatcher
+from django_togo_scheduler.engine.outbox import dispatch_pending
 from django_togo_scheduler.manual import HERE, RQ, SCHEDULER, SKIPPED, trigger
 from django_togo_scheduler.models import Run, SchedulerProcess
-from django_togo_scheduler.outbox import dispatch_pending
 
 from .procs import wait_until
 
@@ -46,7 +46,7 @@ def status_of(run):
 
 @pytest.mark.django_db(transaction=True)
 def test_trigger__no_scheduler__handed_to_this_process_at_once(threads):
-    handover = trigger(get_scheduler(), "test.where")
+    handover = trigger(get_scheduler().dispatcher, "test.where")
 
     # Handed out by the call itself: no tick of any scheduler is needed.
     assert handover.where == HERE
@@ -64,7 +64,7 @@ def test_trigger__no_scheduler__handed_to_this_process_at_once(threads):
 @pytest.mark.django_db(transaction=True)
 def test_trigger__a_live_scheduler_takes_it_from_the_outbox(threads, caplog):
     live_scheduler_row()
-    handover = trigger(get_scheduler(), "test.where")
+    handover = trigger(get_scheduler().dispatcher, "test.where")
     assert handover.where == SCHEDULER
     assert handover.schedulers == ["elsewhere:4242"]
     assert Run.objects.get(pk=handover.run.pk).dispatched_at is None  # in the outbox
@@ -86,7 +86,7 @@ def test_trigger__a_scheduler_that_looks_live_but_takes_nothing__taken_here(
 ):
     monkeypatch.setattr(manual_module, "FALLBACK_AFTER", 0.5)
     live_scheduler_row()
-    handover = trigger(get_scheduler(), "test.where")
+    handover = trigger(get_scheduler().dispatcher, "test.where")
     assert handover.where == SCHEDULER
 
     assert handover.settle() == HERE  # after FALLBACK_AFTER, nobody had it
@@ -175,7 +175,7 @@ def test_trigger__skipped_while_in_flight_whatever_wait_says(threads):
     assert run.pk != busy.pk
     assert (run.status, run.trigger) == ("skipped", "manual")
     assert "still in flight" in run.error and threads == []
-    assert trigger(get_scheduler(), "test.where").where == SKIPPED
+    assert trigger(get_scheduler().dispatcher, "test.where").where == SKIPPED
 
 
 @pytest.mark.django_db
@@ -183,7 +183,7 @@ def test_trigger__through_rq_when_its_queue_is_configured(threads, settings):
     settings.RQ_QUEUES = {"togo": {"URL": "redis://127.0.0.1:1/0"}}
     settings.TOGO_SCHEDULER = {"QUEUE": "togo"}
 
-    handover = trigger(get_scheduler(), "test.where")
+    handover = trigger(get_scheduler().dispatcher, "test.where")
 
     assert (handover.where, handover.run.queue) == (RQ, "togo")
     assert Run.objects.get(pk=handover.run.pk).dispatched_at is None  # at the commit
@@ -195,7 +195,7 @@ def test_trigger__here_runs_inline_whatever_the_queue(threads, settings):
     settings.TOGO_SCHEDULER = {"QUEUE": "togo"}
     live_scheduler_row()  # not asked: here means here
 
-    handover = trigger(get_scheduler(), "test.where", here=True)
+    handover = trigger(get_scheduler().dispatcher, "test.where", here=True)
 
     assert (handover.where, handover.run.queue) == (HERE, "")
     run = handover.wait()
@@ -212,7 +212,7 @@ def held_here(registry):
         opened.wait(WAIT)
 
     registry.register("test.gated", gated)
-    handover = trigger(get_scheduler(), "test.gated")
+    handover = trigger(get_scheduler().dispatcher, "test.gated")
     assert handover.where == HERE and entered.wait(WAIT)
     yield handover
     opened.set()
@@ -221,7 +221,7 @@ def held_here(registry):
 @pytest.mark.postgres_only
 @pytest.mark.django_db(transaction=True)
 def test_abandon__after_a_ctrl_c_in_the_middle_of_a_query_fails_the_run(held_here):
-    from django_togo_scheduler.dispatch.inline import PROCESS_EXITED
+    from django_togo_scheduler.dispatch.exits import PROCESS_EXITED
 
     handover = held_here
     # What a Ctrl-C inside wait()'s poll leaves: a query sent, its result unread.
@@ -283,7 +283,7 @@ def test_trigger__supersedes_a_run_its_unreachable_queue_never_took(threads, set
 
     run_skipped.connect(on_skipped)
     try:
-        handover = trigger(get_scheduler(), "test.where")
+        handover = trigger(get_scheduler().dispatcher, "test.where")
     finally:
         run_skipped.disconnect(on_skipped)
 
@@ -326,7 +326,7 @@ def test_trigger__with_a_live_scheduler_an_inline_run_in_the_outbox_keeps_it_bus
     live_scheduler_row()  # its next sweep hands the waiting run out
     old = Run.objects.create(job="test.where", trigger="manual")
 
-    handover = trigger(get_scheduler(), "test.where")
+    handover = trigger(get_scheduler().dispatcher, "test.where")
 
     assert handover.where == SKIPPED
     assert status_of(old) == "queued" and threads == []
@@ -343,7 +343,7 @@ def test_trigger__runs_waiting_in_a_catchup_all_chain_are_not_superseded(
     ScheduledJob.objects.create(name="test.where", spec="@hourly", catchup="all")
     old = Run.objects.create(job="test.where", queue="togo")
 
-    handover = trigger(get_scheduler(), "test.where")
+    handover = trigger(get_scheduler().dispatcher, "test.where")
 
     assert handover.where == SKIPPED
     assert status_of(old) == "queued"

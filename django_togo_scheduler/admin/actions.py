@@ -158,7 +158,7 @@ class ScheduleActions(ActionsBase):
         unknown: list[str] = []
         for name in queryset.values_list("name", flat=True):
             try:
-                handover = manual.trigger(get_scheduler(), name)
+                handover = manual.trigger(get_scheduler().dispatcher, name)
             except UnknownJob:
                 unknown.append(name)
                 continue

@@ -144,18 +144,3 @@ def format_seconds(span: timedelta | None) -> str:
     if whole < 3600:
         return f"{sign}{whole // 60} min {whole % 60} s"
     return f"{sign}{whole // 3600} h {whole % 3600 // 60} min"
-
-
-def first_line(text: str, limit: int = 120) -> str:
-    """The line that says what went wrong, cut at ``limit`` characters.
-
-    The first non-empty line; for a Python traceback, whose first line is always
-    "Traceback (most recent call last):", the exception line that ends it.
-    """
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    if not lines:
-        return ""
-    line = lines[0]
-    if line.startswith("Traceback (most recent call last)"):
-        line = lines[-1]
-    return line if len(line) <= limit else line[: limit - 1] + "…"

@@ -24,7 +24,7 @@ from django_togo_scheduler.describe import describe
 from django_togo_scheduler.exceptions import TogoSchedulerError
 from django_togo_scheduler.models import Run, ScheduledJob
 from django_togo_scheduler.registry import registry
-from django_togo_scheduler.specs import get_timezone
+from django_togo_scheduler.schedules import schedule_zone
 
 
 def recent(job: ScheduledJob) -> list[Run]:
@@ -36,7 +36,7 @@ def recent(job: ScheduledJob) -> list[Run]:
 def zone_of(job: ScheduledJob) -> tzinfo | None:
     """The zone the schedule is read in; None for a zone that no longer exists."""
     try:
-        return get_timezone(job.timezone or app_settings.TIMEZONE)
+        return schedule_zone(job.timezone)
     except TogoSchedulerError:
         return None
 

@@ -12,7 +12,7 @@ from django.utils.safestring import SafeString
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from django_togo_scheduler import clock
+from django_togo_scheduler import clock, schedules
 from django_togo_scheduler.admin.actions import ScheduleActions
 from django_togo_scheduler.admin.filters import LastStatusFilter
 from django_togo_scheduler.admin.forms import ScheduledJobForm
@@ -162,19 +162,13 @@ class ScheduledJobAdmin(ScheduleColumns, ScheduleActions):
     def save_model(
         self, request: HttpRequest, obj: ScheduledJob, form: Any, change: bool
     ) -> None:
-        from django_togo_scheduler.service import first_slot
-
-        changed = set(form.changed_data)
-        now = clock.now()
-        # Unpausing in the form is a resume: the slots missed while paused are
-        # not replayed (API.md), so the schedule restarts from its next slot.
-        resumed = "paused" in changed and not obj.paused
-        if not change or resumed or {"spec", "timezone"} & changed:
-            obj.next_run_at = first_slot(obj.spec, obj.timezone, now)
-        if resumed:
-            obj.paused_reason, obj.paused_by, obj.paused_at = "", "", None
-        elif "paused" in changed:
-            obj.paused_by, obj.paused_at = str(request.user), now
+        schedules.edit(
+            obj,
+            form.changed_data,
+            created=not change,
+            by=str(request.user),
+            now=clock.now(),
+        )
         super().save_model(request, obj, form, change)
         # Saved all the same: the queue may be configured later.
         warning = queue_warning(obj.queue)

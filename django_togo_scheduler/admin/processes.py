@@ -38,7 +38,8 @@ class SchedulerProcessAdmin(ProcessAdminBase):
         css = {"all": ["django_togo_scheduler/admin.css"]}
 
     def state_of(self, obj: SchedulerProcess) -> str:
-        """``live`` (ticked within 30 s, as ``scheduler status`` says), ``silent``, ``stopped``."""
+        """``live`` (ticked within ``LIVE_WITHIN``, as ``scheduler status`` says),
+        ``silent``, ``stopped``."""
         if obj.stopped_at is not None:
             return "stopped"
         return "live" if clock.now() - obj.last_tick_at <= LIVE_WITHIN else "silent"

@@ -16,6 +16,7 @@ from django_togo_scheduler.admin import display
 from django_togo_scheduler.admin.filters import JobFilter, RunDateFilter
 from django_togo_scheduler.admin.pagination import NoCountChangeList, NoCountPaginator
 from django_togo_scheduler.models import Run
+from django_togo_scheduler.text import error_line
 
 if TYPE_CHECKING:
     RunAdminBase = admin.ModelAdmin[Run]
@@ -188,7 +189,7 @@ class RunAdmin(RunAdminBase):
         # A failed run's error in red; a skipped run's reason quietly. The
         # cell cuts the line to its width; the tooltip has it whole.
         css = "togo-error" if obj.status == Run.Status.FAILED else "togo-quiet"
-        line = display.first_line(obj.error)
+        line = error_line(obj.error, 120)
         if not line:
             return format_html("{}", "")
         return format_html(

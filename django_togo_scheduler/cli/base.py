@@ -18,6 +18,7 @@ from django.core.management.base import (
 
 from django_togo_scheduler.exceptions import InvalidTimezone
 from django_togo_scheduler.specs import get_timezone
+from django_togo_scheduler.text import iso_in
 
 BAD_INPUT = 2  # exit status for invalid input: a setting, a declaration, an option
 
@@ -154,7 +155,7 @@ def format_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> li
 
 def when(value: datetime | None, tz: tzinfo) -> str:
     """``value`` in ``tz`` as ISO 8601 with its offset, or ``-``."""
-    return value.astimezone(tz).isoformat(timespec="seconds") if value else "-"
+    return iso_in(value, tz)
 
 
 def zone(name: str) -> tzinfo:
@@ -167,9 +168,3 @@ def zone(name: str) -> tzinfo:
         return get_timezone(name)
     except InvalidTimezone:
         return UTC
-
-
-def last_line(text: str) -> str:
-    """A traceback's last line (it names the exception): enough for a table cell."""
-    lines = text.strip().splitlines()
-    return lines[-1][:80] if lines else ""

@@ -15,7 +15,7 @@ from django_togo_scheduler import clock
 from django_togo_scheduler.conf import app_settings
 from django_togo_scheduler.explain import explain
 from django_togo_scheduler.models import Run, ScheduledJob, SchedulerProcess
-from django_togo_scheduler.processes import live_processes
+from django_togo_scheduler.processes import LIVE_WITHIN, live_processes
 from django_togo_scheduler.specs import parse_duration
 
 from .base import Handler, Subparsers, format_table, when, zone
@@ -35,8 +35,8 @@ def add_parsers(sub: Subparsers, parents: list[Any]) -> dict[str, Handler]:
     )
     status.add_argument(
         "--within",
-        default="30s",
-        help="How recent a tick must be to count as live (default 30s).",
+        default=f"{LIVE_WITHIN.seconds}s",
+        help=f"How recent a tick must be to count as live (default {LIVE_WITHIN.seconds}s).",
     )
     status.add_argument(
         "--unstarted-after",

@@ -14,8 +14,9 @@ from django_togo_scheduler import manual
 from django_togo_scheduler.manual import HERE, RQ, SKIPPED, Handover
 from django_togo_scheduler.models import Run
 from django_togo_scheduler.service import get_scheduler
+from django_togo_scheduler.text import error_line
 
-from .base import Handler, Subparsers, last_line
+from .base import Handler, Subparsers
 
 EXECUTION_LOGGER = "django_togo_scheduler.execution"
 INTERRUPTED = 130  # exit status after Ctrl-C, as a shell reports SIGINT
@@ -49,7 +50,7 @@ def add_parsers(sub: Subparsers, parents: list[Any]) -> dict[str, Handler]:
 
 def do_trigger(out: OutputWrapper, *, name: str, wait: bool, **options: Any) -> None:
     """Record a manual run of ``name``, say where it went; with ``wait``, its outcome."""
-    handover = manual.trigger(get_scheduler(), name)
+    handover = manual.trigger(get_scheduler().dispatcher, name)
     run = handover.run
     if handover.where == SKIPPED:
         out.write(skipped_line(run))
@@ -74,7 +75,7 @@ def do_run(
     with streaming(
         out, name, logging.DEBUG if verbosity > 1 else logging.INFO
     ) as lines:
-        handover = manual.trigger(get_scheduler(), name, here=True)
+        handover = manual.trigger(get_scheduler().dispatcher, name, here=True)
         run = handover.run
         if handover.where == SKIPPED:
             out.write(skipped_line(run))
@@ -150,7 +151,7 @@ def outcome_line(run: Run) -> str:
     seconds = (
         f" in {run.duration.total_seconds():.3f} s" if run.duration is not None else ""
     )
-    error = f": {last_line(run.error)}" if run.error else ""
+    error = f": {error_line(run.error, 80)}" if run.error else ""
     return f"Run #{run.pk} of {run.job} {run.status}{seconds}{error or '.'}"
 
 

@@ -6,12 +6,13 @@ from typing import Any
 
 from django.core.management.base import OutputWrapper
 
-from django_togo_scheduler import clock, engine
+from django_togo_scheduler import clock, service
 from django_togo_scheduler.conf import app_settings
 from django_togo_scheduler.declared import prune_orphans
 from django_togo_scheduler.models import Run
 from django_togo_scheduler.service import get_scheduler
 from django_togo_scheduler.specs import parse_duration
+from django_togo_scheduler.text import error_line
 
 from .base import (
     BadInput,
@@ -20,7 +21,6 @@ from .base import (
     add_json_option,
     format_table,
     iso,
-    last_line,
     text_or_none,
     when,
     write_json,
@@ -99,7 +99,7 @@ def do_runs(
             when(r.scheduled_for, tz),
             when(r.started_at, tz),
             f"{r.duration.total_seconds():.3f}" if r.duration is not None else None,
-            last_line(r.error),
+            error_line(r.error, 80),
         )
         for r in runs[:limit]
     ]
@@ -144,7 +144,7 @@ def do_prune(
     text = older_than or app_settings.RUN_RETENTION
     if not text:
         raise BadInput("no --older-than given and RUN_RETENTION is not set")
-    deleted = engine.prune(clock.now(), parse_duration(text))
+    deleted = service.prune(clock.now(), parse_duration(text))
     out.write(f"Deleted {deleted} run(s) that finished more than {text} ago.")
 
 

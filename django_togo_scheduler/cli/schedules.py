@@ -11,8 +11,9 @@ from django_togo_scheduler import clock
 from django_togo_scheduler.conf import app_settings
 from django_togo_scheduler.models import Run, ScheduledJob
 from django_togo_scheduler.registry import registry
+from django_togo_scheduler.schedules import schedule_zone, zone_name
 from django_togo_scheduler.service import get_scheduler
-from django_togo_scheduler.specs import fire_times, get_timezone
+from django_togo_scheduler.specs import fire_times
 
 from .base import (
     BadInput,
@@ -157,7 +158,7 @@ def do_resume(out: OutputWrapper, *, name: str, **options: Any) -> None:
     """Resume ``name`` and say when it fires next."""
     get_scheduler().resume(name)
     job = ScheduledJob.objects.get(name=name)
-    tz = zone(job.timezone or app_settings.TIMEZONE)
+    tz = zone(zone_name(job.timezone))
     out.write(f"Resumed {name}; next run {when(job.next_run_at, tz)}.")
 
 
@@ -167,6 +168,6 @@ def do_next(
     """The next ``count`` fire times of ``spec``, one a line."""
     if not 1 <= count <= 1000:
         raise BadInput(f"--count must be between 1 and 1000, not {count}")
-    tz = get_timezone(timezone or app_settings.TIMEZONE)
+    tz = schedule_zone(timezone or "")
     for at in fire_times(spec, clock.now(), tz, count):
         out.write(at.astimezone(tz).isoformat())

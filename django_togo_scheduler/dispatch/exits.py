@@ -19,20 +19,31 @@ import atexit
 import sys
 import threading
 import weakref
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
+from typing import Protocol
 
 from django_togo_scheduler import clock
 
-if TYPE_CHECKING:
-    from .inline import InlineDispatcher
+PROCESS_EXITED = "process exited: {worker} exited before the run ended ({why})"
 
-_pools: weakref.WeakSet[InlineDispatcher] = weakref.WeakSet()
+
+class HoldsRuns(Protocol):
+    """What the exit needs of a pool (the inline dispatcher is one)."""
+
+    def held(self) -> list[int]: ...
+
+    def wait_held(self, timeout: float | None = None) -> bool: ...
+
+    def fail_held(self, error: str, pks: Sequence[int] | None = None) -> list[int]: ...
+
+
+_pools: weakref.WeakSet[HoldsRuns] = weakref.WeakSet()
 _pending: set[threading.Thread] = set()
 _lock = threading.Lock()
 _registered = False
 
 
-def watch(pool: InlineDispatcher) -> None:
+def watch(pool: HoldsRuns) -> None:
     """Look after ``pool``'s runs at interpreter exit."""
     with _lock:
         _pools.add(pool)
@@ -61,8 +72,6 @@ def _register() -> None:
 
 def at_exit() -> None:
     """Wait for pending hand-overs and held runs; fail what still runs."""
-    from .inline import PROCESS_EXITED
-
     with _lock:
         pending, pools = list(_pending), list(_pools)
     why = "the interpreter exited"

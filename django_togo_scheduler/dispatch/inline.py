@@ -19,9 +19,9 @@ from datetime import datetime, timedelta
 
 from django.db import connection
 
-from django_togo_scheduler import clock
+from django_togo_scheduler import clock, transitions
 from django_togo_scheduler.conf import app_settings
-from django_togo_scheduler.execution import Heartbeat, execute_run, fail_run
+from django_togo_scheduler.execution import Heartbeat, execute_run
 from django_togo_scheduler.models import Run
 
 from . import exits
@@ -37,7 +37,6 @@ TIMEOUT_ERROR = (
     "timeout: the run exceeded its timeout of {0} s; its result will be discarded"
 )
 SCHEDULER_EXITED = "scheduler exited: {worker} stopped before the run ended ({why})"
-PROCESS_EXITED = "process exited: {worker} exited before the run ended ({why})"
 
 
 @dataclass
@@ -83,7 +82,7 @@ class InlineDispatcher(Dispatcher):
                 self._pool.submit(run.pk, functools.partial(self._execute, run.pk))
             except RuntimeError:  # no thread can start: the interpreter is exiting
                 self._release(run.pk)
-                self._put_back([run.pk])
+                transitions.put_back_unstarted([run.pk])
                 logger.warning(
                     "Run %s of %r cannot start in this process, which is exiting; "
                     "it goes back to the outbox for a scheduler.",
@@ -146,7 +145,9 @@ class InlineDispatcher(Dispatcher):
         for run in Run.objects.filter(pk__in=late, status=Run.Status.RUNNING):
             assert run.timeout is not None and run.started_at is not None
             late_now = now - run.started_at > timedelta(seconds=run.timeout)
-            if late_now and fail_run(run, TIMEOUT_ERROR.format(run.timeout), now=now):
+            if late_now and transitions.fail(
+                run, TIMEOUT_ERROR.format(run.timeout), now
+            ):
                 self._abandon(run)
 
     def _abandon(self, run: Run) -> None:
@@ -212,24 +213,17 @@ class InlineDispatcher(Dispatcher):
             taken = [pk for pk in chosen if self._held[pk].entered is not None]
             for pk in chosen:
                 del self._held[pk]  # a thread that has not taken it never will
-        self._put_back([pk for pk in chosen if pk not in taken])
+        transitions.put_back_unstarted([pk for pk in chosen if pk not in taken])
         failed = []
         for pk in taken:
             for _attempt in range(3):  # queued -> running may come in between
                 run = Run.objects.filter(pk=pk).in_flight().first()
                 if run is None:
                     break
-                if fail_run(run, error):
+                if transitions.fail(run, error, clock.now()):
                     failed.append(pk)
                     break
         return failed
-
-    @staticmethod
-    def _put_back(pks: Sequence[int]) -> None:
-        if pks:
-            Run.objects.filter(pk__in=pks, status=Run.Status.QUEUED).update(
-                dispatched_at=None
-            )
 
     def shutdown(self, wait: bool = True, grace: float | None = None) -> None:
         """Stop taking runs; runs not yet started go back to the outbox at once.
@@ -241,7 +235,7 @@ class InlineDispatcher(Dispatcher):
         with self._lock:
             for pk in unstarted:
                 self._held.pop(pk, None)
-        self._put_back(unstarted)
+        transitions.put_back_unstarted(unstarted)
         self._pool.close()
         if not wait:
             return

@@ -16,14 +16,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db.models import F
 from redis import Redis
 from redis.exceptions import RedisError
 from rq import Queue
 from rq.job import Job, JobStatus
 from rq.utils import utcparse
 
-from django_togo_scheduler import faults
+from django_togo_scheduler import faults, transitions
 from django_togo_scheduler.models import Run
 
 from .base import Dispatcher
@@ -49,13 +48,10 @@ LOST_ERROR = (
 
 def recover_lost(run: Run, now: datetime) -> None:
     """Put a run whose queue message is gone back in the outbox, or fail it."""
-    from django_togo_scheduler.execution import fail_run
-    from django_togo_scheduler.outbox import put_back
-
     if run.dispatch_count >= MAX_DISPATCHES:
-        fail_run(run, LOST_ERROR.format(run.dispatch_count), now=now)
+        transitions.fail(run, LOST_ERROR.format(run.dispatch_count), now)
         return
-    put_back(run, "its queue message is gone")
+    transitions.put_back(run, "its queue message is gone")
 
 
 def job_id(run: Run) -> str:
@@ -138,22 +134,7 @@ class RQDispatcher(Dispatcher):
 
     def _back_to_outbox(self, name: str, runs: list[Run], exc: Exception) -> None:
         # The runs stay recorded and queued; the sweep of a later tick retries.
-        # A hand-over that never reached Redis does not count: dispatch_count is
-        # the number of messages that did (the lost-message check limits it),
-        # and it must not grow with each tick of an outage.
-        handed: dict[datetime | None, list[int]] = defaultdict(list)
-        for run in runs:
-            handed[run.dispatched_at].append(run.pk)
-        for dispatched_at, pks in handed.items():
-            Run.objects.filter(
-                pk__in=pks,
-                status=Run.Status.QUEUED,
-                dispatched_at=dispatched_at,
-                dispatch_count__gt=0,
-            ).update(dispatched_at=None, dispatch_count=F("dispatch_count") - 1)
-        for run in runs:
-            run.dispatched_at = None
-            run.dispatch_count = max(0, run.dispatch_count - 1)
+        transitions.give_back(runs)
         level = logging.DEBUG if name in self._down else logging.WARNING
         self._down.add(name)
         logger.log(

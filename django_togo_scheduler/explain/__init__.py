@@ -15,7 +15,7 @@ from django_togo_scheduler.exceptions import UnknownJob
 from django_togo_scheduler.models import Run, ScheduledJob
 
 from .decisions import ALIVE_MARGIN, unevaluable, with_run, without_run
-from .result import Explanation, error_summary
+from .result import Explanation
 from .view import NEXT_COUNT, POLICY, ScheduleView
 
 __all__ = [
@@ -23,7 +23,6 @@ __all__ = [
     "NEXT_COUNT",
     "POLICY",
     "Explanation",
-    "error_summary",
     "explain",
     "parse_at",
 ]

@@ -8,8 +8,8 @@ from datetime import datetime, timedelta
 from django.db.models import Q
 
 from django_togo_scheduler.conf import app_settings
+from django_togo_scheduler.engine.planning import Plan
 from django_togo_scheduler.models import Run, SchedulerProcess
-from django_togo_scheduler.planning import Plan
 from django_togo_scheduler.processes import (
     FORGET_AFTER,
     HEARTBEAT_EVERY,
@@ -18,9 +18,9 @@ from django_togo_scheduler.processes import (
 )
 from django_togo_scheduler.registry import registry
 from django_togo_scheduler.specs import parse_duration
+from django_togo_scheduler.text import error_line
 from django_togo_scheduler.transitions import SUPERSEDED, SUPERSEDED_UNTAKEN
 
-from .result import error_summary
 from .view import ScheduleView
 
 # A scheduler counts as running at an instant when it had started, had not
@@ -53,7 +53,7 @@ def with_run(run: Run) -> tuple[str, str]:
         else "fired at its slot"
     )
     if run.status == Run.Status.FAILED:
-        return "ran, failed", f"{how}; the run failed: {error_summary(run.error)}"
+        return "ran, failed", f"{how}; the run failed: {error_line(run.error)}"
     return "ran", f"{how}; the run succeeded"
 
 

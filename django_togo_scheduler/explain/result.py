@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 
 from django_togo_scheduler.models import Run
+from django_togo_scheduler.text import error_line, iso_in
 
 
 @dataclass(frozen=True)
@@ -58,7 +59,7 @@ class Explanation:
         return lines
 
     def _when(self, value: datetime | None) -> str:
-        return value.astimezone(self.tz).isoformat(timespec="seconds") if value else "-"
+        return iso_in(value, self.tz)
 
     def _run_text(self) -> str:
         run = self.run
@@ -68,13 +69,5 @@ class Explanation:
             f"#{run.pk} {run.status}, trigger {run.trigger}, "
             f"started {self._when(run.started_at)}, finished {self._when(run.finished_at)}"
         )
-        summary = error_summary(run.error)
+        summary = error_line(run.error)
         return f"{text}, error: {summary}" if summary else text
-
-
-def error_summary(error: str) -> str:
-    """One line of a run's error: a traceback's last line, else the first line."""
-    lines = error.strip().splitlines()
-    if not lines:
-        return ""
-    return lines[-1] if lines[0].startswith("Traceback") else lines[0]

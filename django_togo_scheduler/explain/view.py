@@ -9,10 +9,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 
 from django_togo_scheduler.conf import app_settings
+from django_togo_scheduler.engine.planning import Plan, plan_due
 from django_togo_scheduler.exceptions import InvalidSpec, InvalidTimezone
 from django_togo_scheduler.models import ScheduledJob
-from django_togo_scheduler.planning import Plan, plan_due
+from django_togo_scheduler.schedules import zone_name
 from django_togo_scheduler.specs import Spec, get_timezone, parse_duration, parse_spec
+from django_togo_scheduler.text import iso_in
 
 NEXT_COUNT = 3  # upcoming fire times shown
 POLICY = {
@@ -38,7 +40,7 @@ class ScheduleView:
     @classmethod
     def read(cls, job: ScheduledJob, now: datetime) -> ScheduleView:
         """The view of ``job`` at ``now``; a broken spec or zone is not an error."""
-        zone = job.timezone or app_settings.TIMEZONE
+        zone = zone_name(job.timezone)
         spec: Spec | None = None
         problem = ""
         try:
@@ -64,7 +66,7 @@ class ScheduleView:
 
     def iso(self, value: datetime) -> str:
         """``value`` in the schedule's zone, ISO 8601 to the second."""
-        return value.astimezone(self.tz).isoformat(timespec="seconds")
+        return iso_in(value, self.tz)
 
     def policy(self) -> str:
         """The catch-up policy in words."""
