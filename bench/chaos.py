@@ -39,6 +39,11 @@ lost-message checks), the schedulers and workers get SIGTERM, and the ledger
 JSON line, and exits 1 when a figure that must be 0 is not (2 when PostgreSQL or
 redis-server is missing). Logs of every process stay in ``--workdir``;
 ``--events`` picks the kinds of chaos. docs/reliability.md explains the figures.
+
+This file is the command line. The harness is in the modules beside it:
+chaos_processes.py (the schedulers and workers), chaos_events.py (the chaos and
+the windows), chaos_setup.py, chaos_run.py (one run), chaos_evidence.py,
+chaos_figures.py and chaos_report.py (what is checked and printed).
 """
 
 from __future__ import annotations

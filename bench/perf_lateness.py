@@ -52,7 +52,7 @@ def measure_lateness(args: argparse.Namespace, config: dict[str, Any]) -> None:
 def create_schedules(count: int, begin: datetime) -> None:
     """Schedule ``i``: ``@every <2 + i>s``, from its first slot after ``begin``."""
     from django_togo_scheduler.models import ScheduledJob
-    from django_togo_scheduler.service import first_slot
+    from django_togo_scheduler.schedules import first_slot
 
     ScheduledJob.objects.bulk_create(
         ScheduledJob(

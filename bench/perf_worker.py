@@ -71,8 +71,8 @@ def run_simple_worker(args: argparse.Namespace) -> float:
 
 def worker_burst_ours(args: argparse.Namespace, count: int, repeat: int) -> float:
     from django_togo_scheduler.dispatch.rq import RQDispatcher
+    from django_togo_scheduler.engine.outbox import dispatch_pending
     from django_togo_scheduler.models import Run
-    from django_togo_scheduler.outbox import dispatch_pending
 
     redis_client(args).flushdb()
     raw_delete(Run)

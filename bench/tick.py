@@ -11,7 +11,7 @@ spread over the next week, every name a registered handler) and measures:
 
 idle   ``engine.tick(now, dispatcher=..., state=...)`` with nothing due: median
        and p95 of ``--ticks`` ticks, in ms, and the SQL statements the last one
-       runs: one query (``engine.probe()``: the earliest ``next_run_at`` and
+       runs: one query (``engine.idle.probe()``: the earliest ``next_run_at`` and
        whether the outbox holds a run), one more on a tick that also reconciles
        (every ``RECONCILE_EVERY``, 2 s, of the ticks' clock);
 loop   one idle iteration of the ``runscheduler`` loop (``SchedulerLoop.run_once``:

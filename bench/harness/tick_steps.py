@@ -34,10 +34,11 @@ def timed_tick(
     The seconds are keyed by :data:`STEPS`, plus ``tick``: the whole of it.
     """
     from django_togo_scheduler import clock
-    from django_togo_scheduler.claim import claim_due
-    from django_togo_scheduler.engine import maintain, probe
-    from django_togo_scheduler.outbox import dispatch_pending
-    from django_togo_scheduler.recording import waits
+    from django_togo_scheduler.engine import maintain
+    from django_togo_scheduler.engine.claim import claim_due
+    from django_togo_scheduler.engine.idle import probe
+    from django_togo_scheduler.engine.outbox import dispatch_pending
+    from django_togo_scheduler.engine.recording import waits
 
     spent = dict.fromkeys(STEPS, 0.0)
 
