@@ -196,7 +196,7 @@ def schedules(django_user_model, registry):
     """A superuser, schedules with some history, and two schedulers long gone."""
     from django.utils import timezone
 
-    from django_togo_scheduler.service import first_slot
+    from django_togo_scheduler.schedules import first_slot
 
     # The live server reads the real clock: "in 3 minutes" must be true there.
     now = timezone.now().replace(second=0, microsecond=0)
