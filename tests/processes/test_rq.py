@@ -65,7 +65,16 @@ def side_effects(tmp_path):
     return tmp_path / "effects.log"
 
 
+# RQ's own Worker can take up to 60 s to leave a burst: its pubsub thread may
+# wait out its 60 s sleep for a subscription that just ended (redis-py 8). Ours
+# (django_togo_scheduler.worker.Worker) bounds that wait; a test that needs
+# another class passes --worker-class itself.
+WORKER_CLASS = ("--worker-class", "django_togo_scheduler.worker.Worker")
+
+
 def run_worker(redis_server, side_effects, *extra, queues=("togo",), **env):
+    if "--worker-class" not in extra:
+        extra = (*WORKER_CLASS, *extra)
     environ = subprocess_env(
         side_effects,
         TOGO_TEST_REDIS_URL=redis_server.url,
