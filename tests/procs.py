@@ -143,3 +143,10 @@ def running_redis() -> Iterator[RedisServer]:
         yield server
     finally:
         server.stop()
+
+
+# RQ's own Worker can take up to 60 s to leave a burst: its pubsub thread may
+# wait out its 60 s sleep for a subscription that just ended (redis-py 8). Ours
+# (django_togo_scheduler.worker.Worker) bounds that wait; a test that needs
+# another class passes --worker-class itself.
+WORKER_CLASS = ("--worker-class", "django_togo_scheduler.worker.Worker")

@@ -16,6 +16,7 @@ import pytest
 from django_togo_scheduler import clock
 from django_togo_scheduler.models import Run, SchedulerProcess
 from tests.procs import (
+    WORKER_CLASS,
     django_command,
     running_redis,
     subprocess_env,
@@ -152,7 +153,7 @@ def test_trigger_wait__through_rq_with_a_real_worker(side_effects):
             assert first_line(proc.stdout).endswith(" queued on RQ queue 'togo'.")
         assert all(proc.poll() is None for proc in waiting.values())  # waiting
 
-        worker = django_command("rqworker", "togo", "--burst", env=env)
+        worker = django_command("rqworker", "togo", "--burst", *WORKER_CLASS, env=env)
         assert finish(worker)[0] == 0
 
         noop = finish(waiting["testapp.noop"])

@@ -19,7 +19,13 @@ from django_togo_scheduler.dispatch import get_dispatcher
 from django_togo_scheduler.dispatch.rq import MAX_DISPATCHES, RQDispatcher, job_id
 from django_togo_scheduler.models import Run, ScheduledJob
 from django_togo_scheduler.service import Service
-from tests.procs import django_command, running_redis, subprocess_env, wait_until
+from tests.procs import (
+    WORKER_CLASS,
+    django_command,
+    running_redis,
+    subprocess_env,
+    wait_until,
+)
 from tests.ticks import tick
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
@@ -63,13 +69,6 @@ def dispatcher(rq_settings):
 @pytest.fixture
 def side_effects(tmp_path):
     return tmp_path / "effects.log"
-
-
-# RQ's own Worker can take up to 60 s to leave a burst: its pubsub thread may
-# wait out its 60 s sleep for a subscription that just ended (redis-py 8). Ours
-# (django_togo_scheduler.worker.Worker) bounds that wait; a test that needs
-# another class passes --worker-class itself.
-WORKER_CLASS = ("--worker-class", "django_togo_scheduler.worker.Worker")
 
 
 def run_worker(redis_server, side_effects, *extra, queues=("togo",), **env):
