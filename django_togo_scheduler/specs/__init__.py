@@ -30,33 +30,13 @@ from django_togo_scheduler.exceptions import (
     InvalidTimezone,
 )
 
-from ._units import MAX_SPEC_LENGTH, SPEC_CACHE_SIZE, parse_duration
-from .fire import Spec
-from .parse import parse_spec, validate_spec
-
-__all__ = [
-    "DAILY",
-    "EVERY_FIFTEEN_MIN",
-    "EVERY_FIVE_MINUTES",
-    "EVERY_MINUTE",
-    "EVERY_TEN_MINUTES",
-    "EVERY_THIRTY_MIN",
-    "HOURLY",
-    "MAX_SPEC_LENGTH",
-    "MONTHLY",
-    "SPEC_CACHE_SIZE",
-    "WEEKLY",
-    "Spec",
-    "daily_at",
-    "every",
-    "fire_times",
-    "get_timezone",
-    "hourly_at",
-    "parse_duration",
-    "parse_spec",
-    "validate_spec",
-    "weekly_on",
-]
+# Re-exported (``X as X``): the public names of the modules below.
+from ._units import MAX_SPEC_LENGTH as MAX_SPEC_LENGTH
+from ._units import SPEC_CACHE_SIZE as SPEC_CACHE_SIZE
+from ._units import parse_duration as parse_duration
+from .fire import Spec as Spec
+from .parse import parse_spec as parse_spec
+from .parse import validate_spec as validate_spec
 
 EVERY_MINUTE = "* * * * *"
 EVERY_FIVE_MINUTES = "*/5 * * * *"
