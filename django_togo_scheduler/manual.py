@@ -21,8 +21,6 @@ thread.
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import logging
 import threading
 import time
@@ -30,13 +28,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from django.db import DatabaseError, connection, connections, router, transaction
+from django.db import connection, connections, router, transaction
 
 from . import clock, transitions
 from .dispatch import exits, resolve_queue
 from .engine.recording import SKIP_REASON
 from .execution import execute_run
-from .locking import write_transaction
+from .locking import fresh_connection, write_transaction
 from .models import Catchup, Run, ScheduledJob
 from .processes import TAKES_TRIGGERS_WITHIN, live_processes
 from .registry import registry
@@ -206,23 +204,6 @@ class Handover:
         self._stop_timer()
         execute_run(self.run.pk)
         self.run.refresh_from_db()
-
-
-def fresh_connection(alias: str) -> None:
-    """Drop this thread's connection unless a transaction holds it.
-
-    A Ctrl-C that interrupts :meth:`Handover.wait` in the middle of a query
-    leaves the connection busy ("another command is already in progress" on
-    PostgreSQL): the next query opens a new one. On SQLite the interrupted
-    query holds its lock until its cursor is freed: collect it, once the
-    caller has left the ``except`` block whose traceback held it.
-    """
-    conn = connections[alias]
-    if conn.in_atomic_block:
-        return
-    with contextlib.suppress(DatabaseError):  # closed anyway: Django forgets it
-        conn.close()
-    gc.collect()  # a cursor caught in a reference cycle of the traceback's frames
 
 
 def trigger(
